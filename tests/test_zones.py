@@ -94,7 +94,8 @@ def test_no_zones(tmp_path):
 
 
 def test_unknown_kind_names_file_feature_and_choices(tmp_path):
-    p = write(tmp_path, fc(poly(SQUARE, kind="sealed", name="a"), poly(SQUARE, kind="red", name="b")))
+    p = write(tmp_path, fc(poly(SQUARE, kind="sealed", name="a"),
+                           poly(SQUARE, kind="red", name="b")))
     with pytest.raises(ZoneFileError) as err:
         read_zones(p)
     msg = str(err.value)
@@ -126,7 +127,8 @@ def test_self_intersecting_ring_is_repaired_with_a_warning():
 
 def test_lat_lon_swapped_is_named():
     swapped = [[lat, lon] for lon, lat in SQUARE]
-    with pytest.raises(ZoneFileError, match=r"looks like \(lat, lon\) swapped.*\[longitude, latitude\]"):
+    with pytest.raises(ZoneFileError,
+                       match=r"looks like \(lat, lon\) swapped.*\[longitude, latitude\]"):
         parse_geojson(fc(poly(swapped, kind="sealed", name="s")))
 
 

@@ -221,7 +221,9 @@ def read_zones(path: str | Path) -> ZoneSet:
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ZoneFileError(f"{p}: not UTF-8 text ({exc}); save the file as UTF-8 GeoJSON") from None
+        raise ZoneFileError(
+            f"{p}: not UTF-8 text ({exc}); save the file as UTF-8 GeoJSON"
+        ) from None
     return parse_geojson(text, source=str(p))
 
 

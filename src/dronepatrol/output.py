@@ -1,0 +1,193 @@
+"""Write a patrol plan to a directory: routes, summary, mission/fence/rally files.
+
+Layout of ``DIR`` (what ``dronepatrol plan`` writes):
+
+* ``routes.geojson``: one LineString feature per route (lon, lat), with ``route``,
+  ``length_m``, ``duration_s``, ``zones``, ``altitude_m``, ``speed_mps``;
+* ``summary.json``: per zone its name, kind, ``area_m2``, ``covered_fraction``, path length,
+  and the uncoverable zones with the reason;
+* ``<route>.plan`` (QGroundControl) and ``<route>.waypoints`` (QGC WPL 110), with
+  ``<route>.fence.waypoints`` and ``<route>.rally.waypoints`` beside them;
+* ``geofence.geojson``: the inclusion polygon and the no-fly exclusion polygons as flown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPoint, Polygon, mapping
+
+from dronepatrol import mission as ms
+from dronepatrol.errors import DronePatrolError
+from dronepatrol.plan import PatrolPlan
+from dronepatrol.route import Route
+
+#: Margin of the inclusion fence around the operating area, metres.
+FENCE_MARGIN_M = 300.0
+
+
+def _round_list(values: Any, ndigits: int = 7) -> Any:
+    return [[round(float(a), ndigits), round(float(b), ndigits)] for a, b in values]
+
+
+def inclusion_polygon_local(plan: PatrolPlan) -> Polygon:
+    """The inclusion geofence in the local frame: convex hull of every patrol zone, base and
+    route waypoint (transits may bend round no-fly areas outside the zones), plus a margin."""
+    geoms = [plan.frame.geometry_to_local(z.geometry) for z in plan.zoneset.patrol_zones]
+    pts = [plan.base_xy(b.name) for b in plan.bases]
+    for r in plan.routes:
+        pts.extend((float(x), float(y)) for x, y in r.waypoints_xy)
+    hull = shapely.union_all([*geoms, MultiPoint(pts)]).convex_hull
+    return hull.buffer(FENCE_MARGIN_M, quad_segs=4)  # type: ignore[no-any-return]
+
+
+def fence_and_rally(
+    plan: PatrolPlan, *, max_fence_items: int = ms.MAX_FENCE_ITEMS
+) -> tuple[list[ms.MissionItem], list[ms.MissionItem]]:
+    """Fence items (inclusion around the area, exclusion per no-fly area) and rally items."""
+    inc = plan.frame.geometry_to_lonlat(inclusion_polygon_local(plan))
+    inclusion = list(inc.exterior.coords)[:-1]
+    exclusions = [list(plan.frame.geometry_to_lonlat(p).exterior.coords)[:-1]
+                  for p in plan.no_fly_local]
+    fence = ms.fence_items(inclusion, exclusions, max_items=max_fence_items)
+    rally = ms.rally_items([(b.lon_deg, b.lat_deg) for b in plan.bases],
+                           altitude_m=plan.options.altitude_m)
+    return fence, rally
+
+
+def route_items(plan: PatrolPlan, route: Route) -> list[ms.MissionItem]:
+    """Mission items for one route: takeoff, speed, waypoints (each at its altitude), RTL."""
+    lonlat = plan.route_lonlat(route)
+    # the first waypoint is the base itself: the takeoff climbs there
+    pts = [(float(lon), float(lat)) for lon, lat in lonlat[1:]]
+    items = ms.route_mission(pts, altitude_m=float(route.altitudes_m[0]),
+                             speed_mps=route.speed_mps, end="rtl")
+    alts = iter(route.altitudes_m[1:])
+    out = []
+    for it in items:
+        if it.command == ms.NAV_WAYPOINT:
+            it = dataclasses.replace(it, alt_m=float(next(alts)))
+        out.append(it)
+    return out
+
+
+def write_plan_dir(plan: PatrolPlan, out_dir: str | Path) -> dict[str, Path]:
+    """Write every file of a plan into ``out_dir`` (created if needed); returns their paths."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DronePatrolError(f"cannot create output directory {out}: {exc}") from None
+    written: dict[str, Path] = {}
+    fence, rally = fence_and_rally(plan)
+    features = []
+    for r in plan.routes:
+        lonlat = plan.route_lonlat(r)
+        features.append({
+            "type": "Feature",
+            "properties": {
+                "route": r.name, "length_m": round(r.length_m, 1),
+                "duration_s": round(r.duration_s, 1), "zones": list(r.zones),
+                "start_base": r.start_base, "end_base": r.end_base,
+                "altitude_m": float(np.max(r.altitudes_m)), "speed_mps": r.speed_mps,
+            },
+            "geometry": {"type": "LineString", "coordinates": _round_list(lonlat)},
+        })
+        base = plan.bases[[b.name for b in plan.bases].index(r.start_base)]
+        home = (base.lat_deg, base.lon_deg, 0.0)
+        items = route_items(plan, r)
+        ms.check_capacity(items)
+        paths = {
+            f"{r.name}.plan": out / f"{r.name}.plan",
+            f"{r.name}.waypoints": out / f"{r.name}.waypoints",
+            f"{r.name}.fence.waypoints": out / f"{r.name}.fence.waypoints",
+            f"{r.name}.rally.waypoints": out / f"{r.name}.rally.waypoints",
+        }
+        ms.write_plan(paths[f"{r.name}.plan"], items, home_latlon_alt=home, fence=fence,
+                      rally=rally, cruise_speed_mps=r.speed_mps)
+        ms.write_waypoints(paths[f"{r.name}.waypoints"], items, home)
+        ms.write_fence(paths[f"{r.name}.fence.waypoints"], fence)
+        ms.write_rally(paths[f"{r.name}.rally.waypoints"], rally)
+        written.update(paths)
+    routes_path = out / "routes.geojson"
+    _dump(routes_path, {"type": "FeatureCollection", "features": features})
+    written["routes.geojson"] = routes_path
+
+    fence_geo = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"fence": "inclusion"},
+             "geometry": mapping(plan.frame.geometry_to_lonlat(inclusion_polygon_local(plan)))},
+            *[{"type": "Feature", "properties": {"fence": "exclusion"},
+               "geometry": mapping(plan.frame.geometry_to_lonlat(p))} for p in plan.no_fly_local],
+        ],
+    }
+    fence_path = out / "geofence.geojson"
+    _dump(fence_path, fence_geo)
+    written["geofence.geojson"] = fence_path
+
+    summary_path = out / "summary.json"
+    _dump(summary_path, summary(plan))
+    written["summary.json"] = summary_path
+    return written
+
+
+def summary(plan: PatrolPlan) -> dict[str, Any]:
+    """The plan summary as plain JSON-able data."""
+    return {
+        "source": plan.zoneset.source,
+        "frame": {"proj": "aeqd", "lon0_deg": plan.frame.lon0_deg,
+                  "lat0_deg": plan.frame.lat0_deg},
+        "options": dataclasses.asdict(plan.options),
+        "bases": [{"name": b.name, "lon_deg": b.lon_deg, "lat_deg": b.lat_deg}
+                  for b in plan.bases],
+        "zones": [
+            {
+                "name": r.name, "kind": r.kind, "area_m2": round(r.area_m2, 1),
+                "coverable_area_m2": round(r.coverable_area_m2, 1),
+                "covered_fraction": round(r.covered_fraction, 4),
+                "path_length_m": round(r.path_length_m, 1),
+                "sweep_duration_s": round(r.sweep_duration_s, 1),
+                "spacing_m": r.spacing_m, "altitude_m": r.altitude_m,
+                "angle_deg": None if r.angle_deg is None else round(r.angle_deg, 2),
+                "cells": r.cells,
+                "properties": _jsonable(r.properties),
+            }
+            for r in plan.reports
+        ],
+        "uncoverable": [{"name": u.name, "kind": u.kind, "reason": u.reason}
+                        for u in plan.uncoverable],
+        "routes": [
+            {"route": r.name, "length_m": round(r.length_m, 1),
+             "duration_s": round(r.duration_s, 1), "zones": list(r.zones),
+             "transit_length_m": round(r.transit_length_m, 1),
+             "waypoints": int(len(r.waypoints_xy))}
+            for r in plan.routes
+        ],
+    }
+
+
+def _jsonable(props: dict[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in props.items():
+        try:
+            json.dumps(v)
+            out[k] = v
+        except TypeError:
+            out[k] = str(v)
+    return out
+
+
+def _dump(path: Path, obj: object) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def route_names(plan: PatrolPlan) -> Sequence[str]:
+    """Names of the plan's routes, in order."""
+    return [r.name for r in plan.routes]

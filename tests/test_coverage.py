@@ -1,0 +1,350 @@
+"""Tests for dronepatrol.coverage: invariants over seeded random zones, hand-checked cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import shapely
+from shapely import affinity
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+
+from dronepatrol.coverage import (
+    Kinematics,
+    SweepPath,
+    TransitGraph,
+    covered_fraction,
+    flight_time_s,
+    lower_bound_s,
+    plan_sweep,
+)
+from dronepatrol.errors import PlanningError
+
+KIN = Kinematics(speed_mps=8.0, accel_mps2=2.0, turn_rate_dps=90.0)
+
+
+# --------------------------------------------------------------------------- random zones
+
+
+def _star(rng: np.random.Generator, n: int, r_m: float, c=(0.0, 0.0)) -> Polygon:
+    ang = np.sort(rng.uniform(0, 2 * math.pi, n))
+    rad = r_m * rng.uniform(0.5, 1.0, n)
+    poly = Polygon(np.c_[c[0] + rad * np.cos(ang), c[1] + rad * np.sin(ang)])
+    return poly if poly.is_valid else shapely.make_valid(poly).buffer(0)
+
+
+def _zone(seed: int) -> tuple[Polygon, list[Polygon], float]:
+    """A random zone (convex, concave, holed) with no-fly areas inside or overlapping."""
+    rng = np.random.default_rng(seed)
+    kind = seed % 4
+    if kind == 0:
+        zone = shapely.convex_hull(shapely.multipoints(rng.uniform(-300, 300, (9, 2))))
+    else:
+        zone = _star(rng, int(rng.integers(7, 25)), float(rng.uniform(200, 400)))
+    if kind >= 2:
+        holes = [Point(rng.uniform(-60, 60, 2)).buffer(float(rng.uniform(15, 40)), quad_segs=3)]
+        zone = zone.difference(holes[0])
+    no_fly: list[Polygon] = []
+    if kind == 3 or seed % 3 == 0:
+        for _ in range(int(rng.integers(1, 3))):
+            c = rng.uniform(-200, 200, 2)
+            no_fly.append(box(c[0] - 30, c[1] - 20, c[0] + 30, c[1] + 20))
+    spacing = float(rng.choice([25.0, 40.0, 60.0]))
+    return zone, no_fly, spacing
+
+
+def _check_invariants(
+    zone: Polygon | MultiPolygon,
+    no_fly: list[Polygon],
+    spacing: float,
+    clearance: float,
+    plan: SweepPath,
+) -> None:
+    xy = plan.waypoints_xy
+    assert xy.ndim == 2 and xy.shape[1] == 2 and np.all(np.isfinite(xy))
+    assert len(plan.kinds) == len(xy) - 1
+    assert set(plan.kinds) <= {"sweep", "connect", "perimeter"}
+    legs = np.hypot(*np.diff(xy, axis=0).T)
+    assert np.all(legs > 0)
+    assert plan.length_m == pytest.approx(float(legs.sum()))
+    assert plan.duration_s == pytest.approx(flight_time_s(xy, KIN))
+    free = zone
+    keep_out = None
+    if no_fly:
+        keep_out = shapely.union_all(no_fly).buffer(clearance - 1.0)
+        free = zone.difference(shapely.union_all(no_fly).buffer(clearance))
+        lines = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+        crossing = shapely.intersects(lines, keep_out)
+        assert not crossing.any(), f"legs {np.flatnonzero(crossing)} enter a no-fly area"
+    # measured independently of the planner's own figure
+    measured = covered_fraction(free, xy, spacing)
+    assert measured >= 0.99
+    assert plan.covered_fraction == pytest.approx(measured, abs=2e-3)  # keep-out is polygonal
+    bound = zone if keep_out is None else zone.union(keep_out.buffer(2.0))
+    outside = ~shapely.contains_xy(bound.buffer(spacing), xy[:, 0], xy[:, 1])
+    assert not outside.any(), f"waypoints outside the zone: {xy[outside]}"
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_zone_invariants(seed: int) -> None:
+    zone, no_fly, spacing = _zone(seed)
+    plan = plan_sweep(zone, spacing_m=spacing, kinematics=KIN, no_fly=no_fly, clearance_m=5.0)
+    _check_invariants(zone, no_fly, spacing, 5.0, plan)
+    assert plan.angle_deg is not None and 0.0 <= plan.angle_deg < 180.0
+    assert plan.cells >= 1
+    assert "sweep" in plan.kinds
+
+
+@pytest.mark.parametrize("seed", [1, 6, 11])
+def test_invariants_with_perimeter_and_start(seed: int) -> None:
+    zone, no_fly, spacing = _zone(seed)
+    plan = plan_sweep(
+        zone,
+        spacing_m=spacing,
+        kinematics=KIN,
+        no_fly=no_fly,
+        perimeter="before",
+        start_xy=(0.0, -600.0),
+    )
+    _check_invariants(zone.union(Point(0, -600).buffer(1)), no_fly, spacing, 5.0, plan)
+    assert np.allclose(plan.waypoints_xy[0], (0.0, -600.0))
+    assert plan.kinds[0] == "connect"
+    first_sweep = plan.kinds.index("sweep")
+    assert "perimeter" in plan.kinds[:first_sweep]
+
+
+def test_perimeter_only_is_inset_loop() -> None:
+    zone = box(0, 0, 400, 300)
+    plan = plan_sweep(zone, spacing_m=40.0, kinematics=KIN, perimeter="only")
+    assert plan.angle_deg is None and plan.cells == 0
+    assert set(plan.kinds) == {"perimeter"}
+    assert np.allclose(plan.waypoints_xy[0], plan.waypoints_xy[-1])
+    inset = zone.buffer(-20.0)
+    assert plan.length_m == pytest.approx(inset.exterior.length)
+    assert plan.covered_fraction < 0.5  # reported honestly
+
+
+def test_no_fly_inside_forces_detour_and_is_avoided() -> None:
+    zone = box(0, 0, 600, 400)
+    wall = box(280, -50, 320, 330)  # long no-fly strip across most of the zone
+    plan = plan_sweep(zone, spacing_m=30.0, kinematics=KIN, no_fly=[wall], clearance_m=10.0)
+    _check_invariants(zone, [wall], 30.0, 10.0, plan)
+    across = plan_sweep(
+        zone, spacing_m=30.0, kinematics=KIN, no_fly=[wall], clearance_m=10.0, angle_deg=0.0
+    )
+    _check_invariants(zone, [wall], 30.0, 10.0, across)
+    assert across.cells >= 2  # lanes across the wall are cut in two
+    assert plan.duration_s <= across.duration_s
+
+
+def test_courtyard_hole_may_be_crossed_but_is_not_swept_needlessly() -> None:
+    zone = box(0, 0, 500, 500).difference(box(200, 200, 300, 300))
+    plan = plan_sweep(zone, spacing_m=25.0, kinematics=KIN)
+    _check_invariants(zone, [], 25.0, 5.0, plan)
+    assert plan.cells >= 3
+
+
+def test_angle_choice_beats_axis_aligned_on_thin_rotated_rectangle() -> None:
+    rect = affinity.rotate(box(0, 0, 1500, 80), 28.0, origin=(0, 0))
+    best = plan_sweep(rect, spacing_m=30.0, kinematics=KIN)
+    axis = plan_sweep(rect, spacing_m=30.0, kinematics=KIN, angle_deg=0.0)
+    assert best.duration_s < 0.8 * axis.duration_s
+    assert best.angle_deg == pytest.approx(28.0, abs=1.0)
+    assert best.covered_fraction >= 0.999
+
+
+def test_convex_square_close_to_lower_bound() -> None:
+    sq = box(0, 0, 480, 480)  # 8 lanes of 60 m exactly
+    plan = plan_sweep(sq, spacing_m=60.0, kinematics=KIN)
+    ratio = plan.duration_s / lower_bound_s(sq, 60.0, KIN)
+    assert 1.0 < ratio < 1.25
+    assert plan.covered_fraction == pytest.approx(1.0, abs=1e-6)
+
+
+def test_narrow_zone_gets_single_centre_lane() -> None:
+    strip = box(0, 0, 500, 12)
+    plan = plan_sweep(strip, spacing_m=40.0, kinematics=KIN)
+    assert plan.kinds == ("sweep",)
+    assert np.allclose(plan.waypoints_xy[:, 1], 6.0)
+    assert sorted(plan.waypoints_xy[:, 0].tolist()) == pytest.approx([0.0, 500.0])
+
+
+def test_forced_angle_is_used() -> None:
+    plan = plan_sweep(box(0, 0, 300, 300), spacing_m=50.0, kinematics=KIN, angle_deg=90.0)
+    assert plan.angle_deg == pytest.approx(90.0)
+    sweeps = [i for i, k in enumerate(plan.kinds) if k == "sweep"]
+    d = np.diff(plan.waypoints_xy, axis=0)[sweeps]
+    assert np.allclose(d[:, 0], 0.0)
+
+
+def test_zone_fully_inside_no_fly_raises() -> None:
+    with pytest.raises(PlanningError, match="nothing left to cover"):
+        plan_sweep(
+            box(0, 0, 50, 50), spacing_m=10.0, kinematics=KIN, no_fly=[box(-10, -10, 60, 60)]
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"spacing_m": 0.0}, "spacing_m must be > 0"),
+        ({"spacing_m": -3.0}, "spacing_m must be > 0"),
+        ({"spacing_m": float("nan")}, "spacing_m must be finite"),
+        ({"spacing_m": 10.0, "clearance_m": -1.0}, "clearance_m must be >= 0"),
+        ({"spacing_m": 10.0, "angle_deg": float("inf")}, "angle_deg must be finite"),
+        ({"spacing_m": 10.0, "perimeter": "after"}, "perimeter must be"),
+        ({"spacing_m": 10.0, "start_xy": (float("nan"), 0.0)}, "start_xy"),
+        ({"spacing_m": 10.0, "perimeter_margin_m": -2.0}, "perimeter_margin_m"),
+    ],
+)
+def test_bad_parameters_raise_planning_error(kwargs: dict, match: str) -> None:
+    with pytest.raises(PlanningError, match=match):
+        plan_sweep(box(0, 0, 100, 100), kinematics=KIN, **kwargs)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+def test_bad_area_raises_planning_error() -> None:
+    with pytest.raises(PlanningError, match="Polygon or MultiPolygon"):
+        plan_sweep(LineString([(0, 0), (1, 1)]), spacing_m=5.0, kinematics=KIN)  # type: ignore[arg-type]
+    with pytest.raises(PlanningError, match="empty"):
+        plan_sweep(Polygon(), spacing_m=5.0, kinematics=KIN)
+    with pytest.raises(PlanningError, match="NaN"):
+        plan_sweep(Polygon([(0, 0), (1, float("nan")), (1, 1)]), spacing_m=5.0, kinematics=KIN)
+
+
+def test_start_inside_no_fly_raises() -> None:
+    with pytest.raises(PlanningError, match="start_xy"):
+        plan_sweep(
+            box(0, 0, 100, 100),
+            spacing_m=10.0,
+            kinematics=KIN,
+            no_fly=[box(200, 200, 220, 220)],
+            start_xy=(210.0, 210.0),
+        )
+
+
+def test_self_intersecting_area_is_repaired() -> None:
+    bowtie = Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])
+    plan = plan_sweep(bowtie, spacing_m=10.0, kinematics=KIN)
+    assert plan.covered_fraction >= 0.99
+
+
+@pytest.mark.parametrize("field", ["speed_mps", "accel_mps2", "turn_rate_dps"])
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
+def test_kinematics_validates(field: str, value: float) -> None:
+    with pytest.raises(PlanningError, match=f"Kinematics.{field}"):
+        Kinematics(**{field: value})
+
+
+# --------------------------------------------------------------------------- flight time
+
+
+def test_flight_time_straight_leg_trapezoid() -> None:
+    # 8 m/s, 2 m/s^2: 4 s and 16 m to cruise, same to stop; 68 m cruise = 8.5 s
+    assert flight_time_s(np.array([[0.0, 0.0], [100.0, 0.0]]), KIN) == pytest.approx(16.5)
+
+
+def test_flight_time_short_leg_triangle() -> None:
+    # 4 m never reaches cruise: accelerate 2 m (sqrt(2) s), decelerate 2 m
+    assert flight_time_s(np.array([[0.0, 0.0], [0.0, 4.0]]), KIN) == pytest.approx(
+        2 * math.sqrt(2)
+    )
+
+
+def test_flight_time_u_turn_is_stop_plus_yaw() -> None:
+    path = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 0.0]])
+    assert flight_time_s(path, KIN) == pytest.approx(16.5 + 16.5 + 2.0)  # 180 deg at 90 deg/s
+
+
+def test_flight_time_straight_through_vertex_is_free_and_repeats_ignored() -> None:
+    one = flight_time_s(np.array([[0.0, 0.0], [100.0, 0.0]]), KIN)
+    many = flight_time_s(np.array([[0.0, 0.0], [30.0, 0.0], [30.0, 0.0], [100.0, 0.0]]), KIN)
+    assert many == pytest.approx(one)
+
+
+def test_flight_time_right_angle_between_u_turn_and_straight() -> None:
+    straight = flight_time_s(np.array([[0.0, 0.0], [200.0, 0.0]]), KIN)
+    corner = flight_time_s(np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0]]), KIN)
+    u_turn = flight_time_s(np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 0.0]]), KIN)
+    assert straight < corner < u_turn
+
+
+def test_flight_time_degenerate_and_bad() -> None:
+    assert flight_time_s(np.zeros((0, 2)), KIN) == 0.0
+    assert flight_time_s(np.array([[1.0, 1.0], [1.0, 1.0]]), KIN) == 0.0
+    with pytest.raises(PlanningError, match="NaN"):
+        flight_time_s(np.array([[0.0, 0.0], [np.nan, 1.0]]), KIN)
+    with pytest.raises(PlanningError, match="shape"):
+        flight_time_s(np.zeros((3, 3)), KIN)
+
+
+# --------------------------------------------------------------------------- transit graph
+
+
+def test_transit_around_square_obstacle_hand_computed() -> None:
+    # 20 m square, no clearance: shortest path from (-20, 0) to (20, 0) goes over two corners
+    g = TransitGraph([box(-10, -10, 10, 10)], clearance_m=0.0)
+    expected = 2 * math.hypot(10, 10) + 20
+    assert g.distance_m((-20, 0), (20, 0)) == pytest.approx(expected)
+    path = g.path((-20, 0), (20, 0))
+    assert path is not None and len(path) == 4
+    assert g.blocked((-20, 0), (20, 0))
+    assert not g.blocked((-20, 11), (20, 11))
+    assert g.distance_m((-20, 11), (20, 11)) == pytest.approx(40.0)
+
+
+def test_transit_with_clearance_stays_clear_and_is_near_optimal() -> None:
+    obstacle = box(-10, -10, 10, 10)
+    g = TransitGraph([obstacle], clearance_m=5.0)
+    path = g.path((-40, 0), (40, 0))
+    assert path is not None
+    assert LineString(path).distance(obstacle) >= 5.0 - 1e-6
+    # exact optimum: tangent lines to the rounded square; polygonal buffer is slightly longer
+    d = g.distance_m((-40, 0), (40, 0))
+    assert 80.0 < d < 80.0 + 15.0
+
+
+def test_transit_unreachable_inside_closed_ring() -> None:
+    ring = box(-100, -100, 100, 100).difference(box(-60, -60, 60, 60))
+    g = TransitGraph([ring], clearance_m=5.0)
+    assert g.path((0, 0), (300, 0)) is None
+    assert g.distance_m((0, 0), (300, 0)) == math.inf
+    assert g.distance_m((0, 0), (20, 20)) == pytest.approx(math.hypot(20, 20))
+
+
+def test_transit_several_obstacles_matches_brute_force_bound() -> None:
+    rng = np.random.default_rng(3)
+    obstacles = [box(x, y, x + 30, y + 30) for x, y in rng.uniform(-200, 200, (6, 2))]
+    g = TransitGraph(obstacles, clearance_m=3.0)
+    keep_out = shapely.union_all(obstacles).buffer(2.0)
+    for _ in range(10):
+        a, b = rng.uniform(-300, 300, (2, 2))
+        if g.blocked_many(np.stack([a, b]), np.stack([a, b])).any():
+            continue
+        path = g.path(a, b)
+        assert path is not None
+        assert not LineString(path).intersects(keep_out)
+        assert g.distance_m(a, b) >= math.dist(a, b) - 1e-9
+
+
+def test_transit_bad_input() -> None:
+    with pytest.raises(PlanningError, match="clearance_m"):
+        TransitGraph([], clearance_m=float("nan"))
+    with pytest.raises(PlanningError, match=r"no_fly\[0\]"):
+        TransitGraph([Point(0, 0)])  # type: ignore[list-item]
+    g = TransitGraph([])
+    with pytest.raises(PlanningError, match="start_xy"):
+        g.path((0, float("nan")), (1, 1))
+
+
+# --------------------------------------------------------------------------- coverage measure
+
+
+def test_covered_fraction_hand_checked() -> None:
+    sq = box(0, 0, 100, 100)
+    half = covered_fraction(sq, np.array([[0.0, 25.0], [100.0, 25.0]]), 50.0)
+    assert half == pytest.approx(0.5)
+    assert covered_fraction(sq, np.zeros((0, 2)), 10.0) == 0.0
+    with pytest.raises(PlanningError, match="spacing_m"):
+        covered_fraction(sq, np.array([[0.0, 0.0], [1.0, 1.0]]), 0.0)
