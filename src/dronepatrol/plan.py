@@ -198,7 +198,7 @@ def plan_patrol(
             sweep = plan_sweep(
                 coverable, spacing_m=spacing, kinematics=opts.kinematics, no_fly=no_fly,
                 clearance_m=opts.clearance_m, perimeter=opts.perimeter,  # type: ignore[arg-type]
-                perimeter_margin_m=opts.perimeter_margin_m,
+                perimeter_margin_m=opts.perimeter_margin_m, transit=graph,
             )
         except PlanningError as exc:
             uncoverable.append(Uncoverable(z.name, z.kind.value, str(exc)))
