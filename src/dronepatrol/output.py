@@ -164,7 +164,8 @@ def summary(plan: PatrolPlan) -> dict[str, Any]:
         "uncoverable": [{"name": u.name, "kind": u.kind, "reason": u.reason}
                         for u in plan.uncoverable],
         "routes": [
-            {"route": r.name, "length_m": round(r.length_m, 1),
+            {"route": r.name, "start_base": r.start_base, "end_base": r.end_base,
+             "length_m": round(r.length_m, 1),
              "duration_s": round(r.duration_s, 1), "zones": list(r.zones),
              "transit_length_m": round(r.transit_length_m, 1),
              "waypoints": int(len(r.waypoints_xy))}

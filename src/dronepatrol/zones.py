@@ -230,6 +230,8 @@ def read_zones(path: str | Path) -> ZoneSet:
 def parse_geojson(data: str | Mapping[str, Any], *, source: str = "<string>") -> ZoneSet:
     """Parse GeoJSON text or an already-decoded GeoJSON object into a :class:`ZoneSet`."""
     if isinstance(data, str):
+        if not data.strip():
+            raise ZoneFileError(f"{source}: the file is empty; give a GeoJSON FeatureCollection")
         try:
             obj = json.loads(data)
         except json.JSONDecodeError as exc:
