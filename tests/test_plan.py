@@ -133,3 +133,12 @@ def test_random_cities_are_covered_and_safe(seed):
     for r in plan.routes:
         for p in r.waypoints_xy:
             assert area.buffer(plan.options.spacing_m + 50).contains(Point(p))
+
+
+def test_zone_smaller_than_spacing_gets_a_route():
+    # a 20 m kiosk square swept at 150 m spacing: a single lane, still joined into the route
+    zs = city(("kiosk", "sealed", box(100, 100, 120, 120)), ("A", "sealed", box(400, 0, 700, 300)))
+    plan = plan_patrol(zs, PlanOptions(spacing_m=150))
+    (route,) = plan.routes
+    assert set(route.zones) == {"kiosk", "A"}
+    assert {r.name: r.covered_fraction for r in plan.reports}["kiosk"] >= 0.99

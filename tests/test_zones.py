@@ -241,3 +241,13 @@ def test_kml_broken(tmp_path):
         read_kml(write(tmp_path, "just some text, not XML", "bad.kml"))
     with pytest.raises(ZoneFileError, match="no Polygon placemarks"):
         read_kml(write(tmp_path, "<kml><Document></Document></kml>", "empty.kml"))
+
+
+def test_select_keeps_no_fly_and_bases():
+    zs = read_zones(EXAMPLE)
+    small = zs.select(["幸福里小区"])
+    assert [z.name for z in small.patrol_zones] == ["幸福里小区"]
+    assert len(small.no_fly_zones) == len(zs.no_fly_zones)
+    assert small.bases == zs.bases
+    with pytest.raises(ZoneFileError, match="no patrol zone called nowhere"):
+        zs.select(["nowhere"])

@@ -174,8 +174,10 @@ def assemble_route(
     kinds: list[str] = []
     zones: list[str | None] = []
 
+    here = np.asarray(start_xy, dtype=float)
+
     def transit_to(target: NDArray[np.float64], what: str, alt_m: float) -> None:
-        here = pts[-1][-1]
+        nonlocal here
         p = (float(here[0]), float(here[1]))
         q = (float(target[0]), float(target[1]))
         path = np.asarray([p, q]) if not graph.blocked(p, q) else graph.path(p, q)
@@ -184,6 +186,7 @@ def assemble_route(
         inner = np.asarray(path, dtype=float)[1:]
         pts.append(inner)
         alts.append(np.full(len(inner), alt_m))
+        here = inner[-1] if len(inner) else here
         kinds.extend(["transit"] * len(inner))
         zones.extend([None] * len(inner))
 
@@ -191,9 +194,11 @@ def assemble_route(
         s = sweeps[i]
         wp = s.oriented(rev)
         transit_to(wp[0], f"zone {s.zone}", transit_altitude_m)
-        alts[-1][-1] = s.altitude_m  # arrive at the zone's altitude at its first waypoint
+        if len(alts[-1]):
+            alts[-1][-1] = s.altitude_m  # arrive at the zone's altitude at its first waypoint
         pts.append(wp[1:])
         alts.append(np.full(len(wp) - 1, s.altitude_m))
+        here = wp[-1]
         kinds.extend(s.kinds(rev))
         zones.extend([s.zone] * (len(wp) - 1))
     transit_to(np.asarray(end_xy, dtype=float), f"base {end_base}", transit_altitude_m)

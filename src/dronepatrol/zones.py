@@ -168,6 +168,18 @@ class ZoneSet:
                 return z
         raise KeyError(name)
 
+    def select(self, names: Sequence[str]) -> ZoneSet:
+        """Only the patrol zones called ``names`` (every no-fly area and base is kept)."""
+        known = {z.name for z in self.patrol_zones}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise ZoneFileError(
+                f"{self.source or 'zone set'}: no patrol zone called {', '.join(missing)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        keep = tuple(z for z in self.zones if z.is_no_fly or z.name in names)
+        return ZoneSet(keep, self.bases, self.source)
+
     def with_bases(self, bases: Sequence[Base]) -> ZoneSet:
         """The same zones with these bases instead."""
         return ZoneSet(self.zones, tuple(bases), self.source)

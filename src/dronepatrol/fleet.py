@@ -1,0 +1,1081 @@
+"""Fleet patrols: several drones, bases, battery endurance and a revisit period for every zone.
+
+Pipeline (each stage small and replaceable, after a :class:`~dronepatrol.plan.PatrolPlan`):
+
+1. **Split** (:func:`split_parts`): a zone whose sweep, flown alone from its nearest base and
+   back, does not fit in one battery (endurance minus reserve), or whose cycle (flight plus
+   battery swap) is longer than its revisit period, is cut into parts at lane boundaries
+   (the connecting leg between two lanes is dropped and replaced by a transit). Every lane
+   belongs to exactly one part; every part fits alone.
+2. **Loops** (:class:`LoopSolver`): the parts of each base (nearest base) with the same revisit
+   period are grouped into sortie templates ("loops", base -> parts -> base) by a
+   capacitated vehicle-routing solver: capacity is the battery budget, the cost is flight time
+   plus a fixed cost per loop (one take-off, landing and swap). The default solver is OR-Tools
+   routing (:class:`OrToolsLoopSolver`); :class:`NearestLoopSolver` is the plain
+   nearest-neighbour baseline. Parts of one period only share a loop, so a precaution part is
+   never dragged along every 20 minutes by a sealed one.
+3. **Dispatch**: drones are homed at bases in proportion to each base's workload
+   (sum of loop cycle over period), then an event-driven dispatcher flies, at each base, the
+   loop whose projected gap over its period is largest, whenever a drone is back and swapped.
+   A loop is launched only once its projected gap reaches half its period, so drones stay
+   free for urgent loops instead of flying precaution loops far too early.
+4. **Evaluate**: every part's sweep completion times give its gaps; a zone's worst gap is the
+   longest time between two sweeps of any one part of it. For an unsplit zone that is exactly
+   the gap between complete passes. The start-up (shift start to the first complete pass,
+   ``first_pass_s``) and the tail (last sweep to shift end, ``tail_s``) are reported but not
+   counted: at shift start every zone is due at once, and at its end the next shift takes
+   over.
+
+When targets are missed, the schedule says which zones miss and by how much, the smallest
+fleet (same drones, searched upward) and the revisit periods (per kind) that would work.
+
+Revisit defaults, minutes (:data:`DEFAULT_REVISIT_MIN`): sealed 20, controlled 45,
+precaution 90; a zone's own ``revisit_min`` property wins.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dronepatrol.coverage import Kinematics, SweepPath, TransitGraph, flight_time_s
+from dronepatrol.errors import PlanningError
+from dronepatrol.geo import LocalFrame
+from dronepatrol.plan import PatrolPlan
+from dronepatrol.route import Route, ZoneSweep, assemble_route, climb_time_s
+
+__all__ = [
+    "DEFAULT_REVISIT_MIN",
+    "DroneSpec",
+    "FleetOptions",
+    "FleetSchedule",
+    "LoopProblem",
+    "LoopSolver",
+    "NearestLoopSolver",
+    "OrToolsLoopSolver",
+    "PartPass",
+    "Sortie",
+    "ZoneMiss",
+    "ZonePart",
+    "ZoneRevisit",
+    "plan_fleet",
+    "schedule_to_json",
+    "split_parts",
+]
+
+#: Default revisit period per zone kind, minutes. A zone's ``revisit_min`` overrides it.
+DEFAULT_REVISIT_MIN: Mapping[str, float] = {"sealed": 20.0, "controlled": 45.0, "precaution": 90.0}
+
+#: A loop is launched once its projected gap reaches this fraction of its period.
+LAUNCH_RATIO = 0.5
+
+_MARGIN = 1.02  # cost estimates are inflated by this much before the exact route is checked
+
+
+def _positive(value: object, name: str, where: str) -> float:
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PlanningError(f"{where}: {name} must be a number, got {value!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise PlanningError(f"{where}: {name} must be a finite number > 0, got {value!r}")
+    return x
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, kw_only=True)
+class DroneSpec:
+    """One drone: cruise speed, battery and where it lives.
+
+    ``endurance_s`` is flight time on one battery; ``reserve_fraction`` of it is never planned;
+    ``swap_s`` is the time to land, swap the battery and be ready again at a base.
+    ``home_base`` None lets the planner choose (by workload).
+
+    >>> DroneSpec(name="d1", speed_mps=8.0).budget_s
+    1200.0
+    """
+
+    name: str
+    speed_mps: float = 8.0
+    endurance_s: float = 25 * 60.0
+    reserve_fraction: float = 0.2
+    swap_s: float = 180.0
+    home_base: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"drone {self.name}"
+        if not self.name:
+            raise PlanningError("a drone needs a non-empty name")
+        _positive(self.speed_mps, "speed_mps", where)
+        if self.speed_mps > 20.0:
+            raise PlanningError(f"{where}: speed_mps {self.speed_mps} is above 20 m/s")
+        _positive(self.endurance_s, "endurance_s", where)
+        r = self.reserve_fraction
+        if not (isinstance(r, (int, float)) and math.isfinite(r) and 0 <= r < 1):
+            raise PlanningError(f"{where}: reserve_fraction must be in [0, 1), got {r!r}")
+        if not (math.isfinite(self.swap_s) and self.swap_s >= 0):
+            raise PlanningError(f"{where}: swap_s must be >= 0, got {self.swap_s!r}")
+
+    @property
+    def budget_s(self) -> float:
+        """Plannable flight time per battery: endurance minus reserve."""
+        return self.endurance_s * (1.0 - self.reserve_fraction)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FleetOptions:
+    """Fleet, shift and revisit targets.
+
+    ``drones`` is a count (identical drones built from ``speed_mps`` (None: the plan's speed),
+    ``endurance_s``, ``reserve_fraction``, ``swap_s``) or a sequence of :class:`DroneSpec`.
+    ``revisit_min`` maps zone kind to revisit period in minutes (defaults
+    :data:`DEFAULT_REVISIT_MIN`); a zone's own ``revisit_min`` wins.
+    ``solver_time_limit_s`` caps the loop solver per base and period group.
+    """
+
+    drones: int | Sequence[DroneSpec] = 6
+    shift_s: float = 4 * 3600.0
+    revisit_min: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_REVISIT_MIN))
+    speed_mps: float | None = None
+    endurance_s: float = 25 * 60.0
+    reserve_fraction: float = 0.2
+    swap_s: float = 180.0
+    solver_time_limit_s: float = 2.0
+    search_fleet: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.drones, bool) or not isinstance(self.drones, (int, Sequence)):
+            raise PlanningError(f"drones must be a count or DroneSpecs, got {self.drones!r}")
+        if isinstance(self.drones, int):
+            if self.drones < 1:
+                raise PlanningError(
+                    f"drones must be at least 1, got {self.drones}; a fleet needs a drone"
+                )
+        else:
+            specs = tuple(self.drones)
+            if not specs:
+                raise PlanningError("drones is an empty list; give at least one DroneSpec")
+            for d in specs:
+                if not isinstance(d, DroneSpec):
+                    raise PlanningError(f"drones must hold DroneSpec objects, got {d!r}")
+            names = [d.name for d in specs]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise PlanningError(f"drone names must be unique; repeated: {', '.join(dupes)}")
+            object.__setattr__(self, "drones", specs)
+        _positive(self.shift_s, "shift_s", "fleet options")
+        _positive(self.solver_time_limit_s, "solver_time_limit_s", "fleet options")
+        for kind, minutes in self.revisit_min.items():
+            _positive(minutes, f"revisit_min[{kind!r}]", "fleet options")
+        if self.speed_mps is not None:
+            _positive(self.speed_mps, "speed_mps", "fleet options")
+        # validate the count-built drone parameters early, with a clear message
+        DroneSpec(name="check", speed_mps=self.speed_mps or 8.0, endurance_s=self.endurance_s,
+                  reserve_fraction=self.reserve_fraction, swap_s=self.swap_s)
+
+    def drone_specs(self, default_speed_mps: float) -> tuple[DroneSpec, ...]:
+        """The fleet as DroneSpecs (count-built drones are named d1, d2, ...)."""
+        if isinstance(self.drones, int):
+            return tuple(
+                DroneSpec(name=f"d{i + 1}", speed_mps=self.speed_mps or default_speed_mps,
+                          endurance_s=self.endurance_s, reserve_fraction=self.reserve_fraction,
+                          swap_s=self.swap_s)
+                for i in range(self.drones)
+            )
+        return tuple(self.drones)
+
+
+# --------------------------------------------------------------------------- parts
+
+
+@dataclass(frozen=True)
+class ZonePart:
+    """A piece of one zone's sweep that one sortie flies: part ``index`` of ``count``."""
+
+    zone: str
+    kind: str
+    index: int
+    count: int
+    sweep: ZoneSweep
+    period_s: float
+    base: str
+    """Nearest base (among the bases that have drones)."""
+
+    @property
+    def name(self) -> str:
+        """``zone`` or ``zone#i/n`` for split zones."""
+        return self.zone if self.count == 1 else f"{self.zone}#{self.index + 1}/{self.count}"
+
+    @property
+    def duration_s(self) -> float:
+        """Flight time of the part's sweep alone (rest to rest)."""
+        return float(self.sweep.sweep.duration_s)
+
+
+class _Costs:
+    """Transit time estimates: straight where clear, else around the no-fly areas."""
+
+    def __init__(self, graph: TransitGraph, kin: Kinematics) -> None:
+        self.graph = graph
+        self.kin = kin
+
+    def dist_matrix(self, a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+        ai = np.repeat(a, len(b), axis=0)
+        bi = np.tile(b, (len(a), 1))
+        d = np.hypot(*(bi - ai).T)
+        blocked = self.graph.blocked_many(ai, bi)
+        for k in np.flatnonzero(blocked):
+            d[k] = self.graph.distance_m(ai[k], bi[k])
+        return d.reshape(len(a), len(b))
+
+    def time(self, dist_m: NDArray[np.float64] | float) -> NDArray[np.float64] | float:
+        v, acc = self.kin.speed_mps, self.kin.accel_mps2
+        t = np.where(np.asarray(dist_m) > 1e-6, np.asarray(dist_m) / v + v / acc, 0.0)
+        return float(t) if np.ndim(t) == 0 else t
+
+
+def _pieces(kinds: Sequence[str]) -> list[tuple[int, int]]:
+    """Maximal runs of non-connect legs as (first waypoint, last waypoint) index pairs."""
+    out: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, k in enumerate(kinds):
+        if k == "connect":
+            if start is not None:
+                out.append((start, i))
+                start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        out.append((start, len(kinds)))
+    return out
+
+
+def _sub_sweep(sw: ZoneSweep, first: int, last: int, kin: Kinematics) -> ZoneSweep:
+    xy = sw.sweep.waypoints_xy[first : last + 1]
+    kinds = sw.sweep.kinds[first:last]
+    path = SweepPath(
+        waypoints_xy=xy, kinds=tuple(kinds), angle_deg=sw.sweep.angle_deg, cells=sw.sweep.cells,
+        length_m=float(np.hypot(*np.diff(xy, axis=0).T).sum()) if len(xy) > 1 else 0.0,
+        duration_s=flight_time_s(xy, kin), covered_fraction=sw.sweep.covered_fraction,
+    )
+    return ZoneSweep(sw.zone, path, sw.altitude_m)
+
+
+def split_parts(
+    sweep: ZoneSweep,
+    *,
+    max_flight_s: float,
+    base_xy: Sequence[tuple[float, float]],
+    costs: _Costs,
+    overhead_s: float,
+) -> list[ZoneSweep]:
+    """Cut ``sweep`` at lane boundaries into as few parts as fit ``max_flight_s`` each.
+
+    A part's flight is: transit from the best base, the part, transit back, plus
+    ``overhead_s`` (climb and descent). Parts are balanced by flight time. Raises
+    PlanningError when one lane alone does not fit.
+    """
+    bxy = np.asarray(base_xy, dtype=float)
+    kin = costs.kin
+
+    def flight(sub: ZoneSweep) -> float:
+        wp = sub.sweep.waypoints_xy
+        t_in = costs.time(costs.dist_matrix(bxy, wp[:1])[:, 0])
+        t_out = costs.time(costs.dist_matrix(wp[-1:], bxy)[0])
+        return float(np.min(np.asarray(t_in) + np.asarray(t_out))) + sub.sweep.duration_s \
+            + overhead_s
+
+    if flight(sweep) * _MARGIN <= max_flight_s:
+        return [sweep]
+    pieces = _pieces(sweep.sweep.kinds)
+    if not pieces:
+        raise PlanningError(f"zone {sweep.zone}: its sweep has no lanes to split")
+    # greedy fill gives the number of parts; then rebalance to equal flight time
+    greedy: list[tuple[int, int]] = []
+    a = 0
+    while a < len(pieces):
+        b = a
+        sub = _sub_sweep(sweep, pieces[a][0], pieces[a][1], kin)
+        if flight(sub) * _MARGIN > max_flight_s:
+            raise PlanningError(
+                f"zone {sweep.zone}: one lane (waypoints {pieces[a][0]}-{pieces[a][1]}) takes "
+                f"{flight(sub):.0f} s to fly from the nearest base and back, more than the "
+                f"{max_flight_s:.0f} s a battery allows; use drones with more endurance or a "
+                "base closer to the zone"
+            )
+        while b + 1 < len(pieces):
+            nxt = _sub_sweep(sweep, pieces[a][0], pieces[b + 1][1], kin)
+            if flight(nxt) * _MARGIN > max_flight_s:
+                break
+            b += 1
+        greedy.append((a, b))
+        a = b + 1
+    n = len(greedy)
+    # balanced cut: lane piece times, cut where the cumulative time crosses k * total / n
+    times = np.array([_sub_sweep(sweep, p0, p1, kin).sweep.duration_s for p0, p1 in pieces])
+    cum = np.concatenate([[0.0], np.cumsum(times)])
+    cuts = [0]
+    for k in range(1, n):
+        target = cum[-1] * k / n
+        c = int(np.argmin(np.abs(cum - target)))
+        cuts.append(max(c, cuts[-1] + 1))
+    cuts.append(len(pieces))
+    groups = [(cuts[i], cuts[i + 1] - 1) for i in range(n)]
+    if all(g0 <= g1 for g0, g1 in groups):
+        balanced = [_sub_sweep(sweep, pieces[g0][0], pieces[g1][1], kin) for g0, g1 in groups]
+        if all(flight(s) * _MARGIN <= max_flight_s for s in balanced):
+            return balanced
+    return [_sub_sweep(sweep, pieces[g0][0], pieces[g1][1], kin) for g0, g1 in greedy]
+
+
+# --------------------------------------------------------------------------- loop solvers
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopProblem:
+    """Group nodes 1..n into loops from and back to node 0 (the base).
+
+    ``travel_s[i, j]`` is the transit time from the exit of node i to the entry of node j;
+    ``service_s[i]`` the time spent at node i (0 for the base). A loop's time is its transits
+    and services; it must not exceed ``capacity_s``. Each loop also costs ``loop_cost_s``.
+    """
+
+    travel_s: NDArray[np.float64]
+    service_s: NDArray[np.float64]
+    capacity_s: float
+    loop_cost_s: float
+    time_limit_s: float
+
+    def loop_time_s(self, loop: Sequence[int]) -> float:
+        """Estimated time of one loop (node indices, base excluded)."""
+        seq = [0, *loop, 0]
+        return float(sum(self.travel_s[a, b] for a, b in zip(seq[:-1], seq[1:], strict=True))
+                     + sum(self.service_s[i] for i in loop))
+
+
+class LoopSolver(Protocol):
+    """Groups parts into battery-feasible loops. One method, so solvers can be swapped."""
+
+    def solve(self, problem: LoopProblem) -> list[list[int]]:
+        """Loops as lists of node indices (1..n), each node in exactly one loop."""
+        ...
+
+
+class NearestLoopSolver:
+    """Baseline: from the base, fly to the nearest unvisited part that still fits, repeat."""
+
+    name = "nearest"
+
+    def solve(self, problem: LoopProblem) -> list[list[int]]:
+        """Greedy nearest-neighbour loops."""
+        n = len(problem.service_s) - 1
+        left = set(range(1, n + 1))
+        loops: list[list[int]] = []
+        t_ = problem.travel_s
+        while left:
+            here, used, loop = 0, 0.0, []
+            while True:
+                cands = sorted(left, key=lambda j: t_[here, j])
+                pick = None
+                for j in cands:
+                    if used + t_[here, j] + problem.service_s[j] + t_[j, 0] <= problem.capacity_s:
+                        pick = j
+                        break
+                if pick is None:
+                    break
+                used += t_[here, pick] + problem.service_s[pick]
+                loop.append(pick)
+                left.remove(pick)
+                here = pick
+            if not loop:  # a part that fits alone only (estimates): its own loop
+                loop = [min(left)]
+                left.remove(loop[0])
+            loops.append(loop)
+        return loops
+
+
+class OrToolsLoopSolver:
+    """OR-Tools routing: capacitated VRP with a time dimension capped at the battery budget,
+    a fixed cost per loop, guided local search for ``problem.time_limit_s``.
+
+    Falls back to :class:`NearestLoopSolver` if OR-Tools finds nothing in time.
+    """
+
+    name = "ortools"
+
+    def solve(self, problem: LoopProblem) -> list[list[int]]:
+        """Loops minimising total flight time plus the per-loop cost."""
+        from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+        n = len(problem.service_s) - 1
+        if n == 0:
+            return []
+        if n == 1:
+            return [[1]]
+        scale = 10.0  # deciseconds: OR-Tools wants integers
+        total = problem.loop_time_s(range(1, n + 1))
+        vehicles = int(min(n, math.ceil(total / problem.capacity_s * 1.5) + 2))
+        cost = np.rint((problem.travel_s + problem.service_s[:, None]) * scale).astype(np.int64)
+        manager = pywrapcp.RoutingIndexManager(n + 1, vehicles, 0)
+        routing = pywrapcp.RoutingModel(manager)
+        cost_list = cost.tolist()
+
+        def cb(i: int, j: int) -> int:
+            return int(cost_list[manager.IndexToNode(i)][manager.IndexToNode(j)])
+
+        idx = routing.RegisterTransitCallback(cb)
+        routing.SetArcCostEvaluatorOfAllVehicles(idx)
+        routing.AddDimension(idx, 0, int(problem.capacity_s * scale), True, "time")
+        routing.SetFixedCostOfAllVehicles(int(problem.loop_cost_s * scale))
+        params = pywrapcp.DefaultRoutingSearchParameters()
+        params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+        params.local_search_metaheuristic = (
+            routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        )
+        limit = min(problem.time_limit_s, 0.2 + 0.02 * n)
+        params.time_limit.FromMilliseconds(max(1, int(limit * 1000)))
+        sol = routing.SolveWithParameters(params)
+        if sol is None:
+            return NearestLoopSolver().solve(problem)
+        loops: list[list[int]] = []
+        for v in range(vehicles):
+            i = sol.Value(routing.NextVar(routing.Start(v)))
+            loop = []
+            while not routing.IsEnd(i):
+                loop.append(manager.IndexToNode(i))
+                i = sol.Value(routing.NextVar(i))
+            if loop:
+                loops.append(loop)
+        return loops
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+@dataclass(frozen=True)
+class PartPass:
+    """One sweep of a zone part, completed at ``time_s`` (seconds from shift start)."""
+
+    zone: str
+    part: int
+    parts: int
+    start_s: float
+    time_s: float
+
+
+@dataclass(frozen=True)
+class Sortie:
+    """One flight of one drone: base -> zone parts -> base."""
+
+    drone: str
+    index: int
+    start_s: float
+    end_s: float
+    start_base: str
+    end_base: str
+    route: Route
+    passes: tuple[PartPass, ...]
+    battery_used_fraction: float
+    """Flight time over the drone's endurance (the reserve is what stays above 1 - reserve)."""
+
+    @property
+    def flight_s(self) -> float:
+        """Flight time of this sortie."""
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class ZoneRevisit:
+    """How often one zone is swept over the shift, against its target."""
+
+    zone: str
+    kind: str
+    parts: int
+    target_s: float
+    passes: int
+    """Complete passes (every part swept once more)."""
+    pass_times_s: tuple[float, ...]
+    worst_gap_s: float | None
+    """Longest time between two sweeps of the same part, worst part (a part swept once
+    counts its first sweep time from shift start); None if some part is never swept."""
+    mean_gap_s: float | None
+    tail_s: float | None
+    """Last sweep to shift end, worst part (not counted in the gaps)."""
+    first_pass_s: float | None
+    """Time from shift start until every part has been swept once (not counted in the gaps:
+    at shift start every zone is due at once)."""
+
+    @property
+    def ratio(self) -> float:
+        """Worst gap over target (inf if never swept)."""
+        return math.inf if self.worst_gap_s is None else self.worst_gap_s / self.target_s
+
+    @property
+    def met(self) -> bool:
+        """True if the worst gap is within the target."""
+        return self.worst_gap_s is not None and self.worst_gap_s <= self.target_s + 1e-6
+
+
+@dataclass(frozen=True)
+class ZoneMiss:
+    """A zone that misses its revisit target."""
+
+    zone: str
+    kind: str
+    worst_gap_s: float | None
+    target_s: float
+
+    @property
+    def excess_s(self) -> float | None:
+        """How much longer than the target the worst gap is (None: never swept)."""
+        return None if self.worst_gap_s is None else self.worst_gap_s - self.target_s
+
+
+@dataclass(frozen=True)
+class FleetSchedule:
+    """Per drone a list of sorties over the shift, per zone the gaps, and what is missed."""
+
+    drones: tuple[DroneSpec, ...]
+    shift_s: float
+    sorties: Mapping[str, tuple[Sortie, ...]]
+    zones: tuple[ZoneRevisit, ...]
+    parts: tuple[ZonePart, ...]
+    misses: tuple[ZoneMiss, ...]
+    smallest_fleet: int | None
+    """Smallest number of drones (like the first) meeting every target, if searched and found."""
+    suggested_revisit_min: Mapping[str, float] | None
+    """Revisit periods per kind that this fleet meets, when it misses the given ones."""
+    workload_drones: float
+    """Lower bound on the fleet: total sweep time per period over the shift, in drones."""
+    solver: str
+    planning_time_s: float
+    frame: LocalFrame | None = None
+
+    @property
+    def feasible(self) -> bool:
+        """True if every zone meets its revisit target."""
+        return not self.misses
+
+    @property
+    def total_flight_s(self) -> float:
+        """Flight time of all sorties."""
+        return float(sum(s.flight_s for ss in self.sorties.values() for s in ss))
+
+    def zone(self, name: str) -> ZoneRevisit:
+        """The revisit report of zone ``name``."""
+        for z in self.zones:
+            if z.zone == name:
+                return z
+        raise KeyError(name)
+
+
+@dataclass
+class _Loop:
+    base: str
+    parts: tuple[int, ...]
+    route: Route
+    period_s: float
+    offsets: tuple[tuple[float, float], ...]  # per part: (start, end) seconds after take-off
+
+    @property
+    def flight_s(self) -> float:
+        return self.route.duration_s
+
+
+def _offsets(route: Route, sweeps: Sequence[ZoneSweep], kin: Kinematics,
+             climb_s: float) -> tuple[tuple[float, float], ...]:
+    """Start and end time (after take-off) of each sweep in the route, in order."""
+    wp = route.waypoints_xy
+    out = []
+    k = 0
+    for sw in sweeps:
+        idx = []
+        for target in (sw.sweep.waypoints_xy[0], sw.sweep.waypoints_xy[-1]):
+            hit = np.flatnonzero(np.all(np.abs(wp[k:] - target) <= 1e-6, axis=1))
+            k = k + int(hit[0]) if len(hit) else k
+            idx.append(k)
+        t0 = flight_time_s(wp[: idx[0] + 1], kin) + climb_s
+        t1 = flight_time_s(wp[: idx[1] + 1], kin) + climb_s
+        out.append((t0, t1))
+    return tuple(out)
+
+
+class _Planner:
+    """Everything that does not depend on the number of drones, computed once."""
+
+    def __init__(self, plan: PatrolPlan, options: FleetOptions, drones: tuple[DroneSpec, ...],
+                 solver: LoopSolver) -> None:
+        self.plan, self.options, self.solver = plan, options, solver
+        if not plan.sweeps:
+            raise PlanningError("the plan has no coverable zone to patrol")
+        base_names = [b.name for b in plan.bases]
+        for d in drones:
+            if d.home_base is not None and d.home_base not in base_names:
+                raise PlanningError(
+                    f"drone {d.name}: home_base {d.home_base!r} is not a base; bases are "
+                    f"{', '.join(base_names)}"
+                )
+        for b in plan.bases:
+            xy = np.asarray([plan.base_xy(b.name)])
+            if plan.graph.blocked_many(xy, xy)[0]:
+                raise PlanningError(
+                    f"base {b.name} at ({b.lon_deg}, {b.lat_deg}) lies inside a no-fly area or "
+                    f"its {plan.graph.clearance_m:g} m clearance; move the base"
+                )
+        fixed = {d.home_base for d in drones if d.home_base is not None}
+        free = any(d.home_base is None for d in drones)
+        self.depots = base_names if free else [b for b in base_names if b in fixed]
+        self.speed = min(d.speed_mps for d in drones)
+        self.budget = min(d.budget_s for d in drones)
+        self.swap = max(d.swap_s for d in drones)
+        self.kin = Kinematics(speed_mps=self.speed, accel_mps2=plan.options.accel_mps2)
+        self.alt = plan.options.altitude_m
+        self.climb = climb_time_s(self.alt)
+        self.costs = _Costs(plan.graph, self.kin)
+        self._check_reach(drones)
+        self.periods = {s.zone: self._period(s.zone) for s in plan.sweeps}
+        self._check_periods(len(drones))
+        self.parts = self._split()
+        self.loops = self._loops()
+
+    # -- checks
+    def _period(self, zone: str) -> float:
+        z = self.plan.zoneset.zone(zone)
+        if z.revisit_min is not None:
+            return float(z.revisit_min) * 60.0
+        kind = z.kind.value
+        table = self.options.revisit_min
+        if kind not in table:
+            raise PlanningError(
+                f"zone {zone}: no revisit period for kind {kind!r}; add revisit_min to the zone "
+                f"or to FleetOptions.revisit_min (has {', '.join(table)})"
+            )
+        return float(table[kind]) * 60.0
+
+    def _check_reach(self, drones: Sequence[DroneSpec]) -> None:
+        starts = np.asarray([s.sweep.waypoints_xy[0] for s in self.plan.sweeps])
+        for d in drones:
+            kin = Kinematics(speed_mps=d.speed_mps, accel_mps2=self.plan.options.accel_mps2)
+            costs = _Costs(self.plan.graph, kin)
+            homes = [d.home_base] if d.home_base else [b.name for b in self.plan.bases]
+            best = (math.inf, "", "")
+            for b in homes:
+                bxy = np.asarray([self.plan.base_xy(b)])
+                t = np.asarray(costs.time(costs.dist_matrix(bxy, starts)[0]))
+                k = int(np.argmin(t))
+                trip = 2 * float(t[k]) + climb_time_s(self.alt)
+                if trip < best[0]:
+                    best = (trip, b, self.plan.sweeps[k].zone)
+            if best[0] >= d.budget_s:
+                raise PlanningError(
+                    f"drone {d.name}: the round trip from base {best[1]} to the nearest zone "
+                    f"{best[2]} takes {best[0]:.0f} s, but endurance {d.endurance_s:.0f} s minus "
+                    f"{d.reserve_fraction:.0%} reserve leaves {d.budget_s:.0f} s; use a longer "
+                    "endurance or a closer base"
+                )
+
+    def _check_periods(self, n_drones: int) -> None:
+        for s in self.plan.sweeps:
+            period = self.periods[s.zone]
+            if s.sweep.duration_s > period * n_drones:
+                raise PlanningError(
+                    f"zone {s.zone}: revisit period {period / 60:.1f} min is shorter than its "
+                    f"sweep time {s.sweep.duration_s / 60:.1f} min even shared by all "
+                    f"{n_drones} drones; lengthen revisit_min, widen the spacing or add drones"
+                )
+
+    # -- stage 1
+    def _split(self) -> list[ZonePart]:
+        bxy = [self.plan.base_xy(b) for b in self.depots]
+        bxy_arr = np.asarray(bxy)
+        parts: list[ZonePart] = []
+        for s in self.plan.sweeps:
+            period = self.periods[s.zone]
+            limit = min(self.budget, period)
+            subs = split_parts(s, max_flight_s=limit, base_xy=bxy, costs=self.costs,
+                               overhead_s=self.climb)
+            kind = self.plan.zoneset.zone(s.zone).kind.value
+            for i, sub in enumerate(subs):
+                wp = sub.sweep.waypoints_xy
+                t = self.costs.dist_matrix(bxy_arr, wp[:1])[:, 0] + \
+                    self.costs.dist_matrix(wp[-1:], bxy_arr)[0]
+                base = self.depots[int(np.argmin(t))]
+                parts.append(ZonePart(s.zone, kind, i, len(subs), sub, period, base))
+        return parts
+
+    # -- stage 2
+    def _loops(self) -> list[_Loop]:
+        groups: dict[tuple[str, float], list[int]] = {}
+        for i, p in enumerate(self.parts):
+            groups.setdefault((p.base, p.period_s), []).append(i)
+        loops: list[_Loop] = []
+        for (base, period), idx in sorted(groups.items()):
+            bxy = np.asarray([self.plan.base_xy(base)])
+            entry = np.vstack([bxy] + [self.parts[i].sweep.sweep.waypoints_xy[:1] for i in idx])
+            exit_ = np.vstack([bxy] + [self.parts[i].sweep.sweep.waypoints_xy[-1:] for i in idx])
+            travel = np.asarray(self.costs.time(self.costs.dist_matrix(exit_, entry)))
+            np.fill_diagonal(travel, 0.0)
+            service = np.array([0.0] + [self.parts[i].duration_s for i in idx])
+            cap = min(self.budget, period)
+            problem = LoopProblem(
+                travel_s=travel * _MARGIN, service_s=service * _MARGIN,
+                capacity_s=cap - self.climb, loop_cost_s=self.swap + self.climb,
+                time_limit_s=self.options.solver_time_limit_s,
+            )
+            for nodes in self.solver.solve(problem):
+                members = [idx[j - 1] for j in nodes]
+                loops.extend(self._build(base, members, period, cap))
+        return loops
+
+    def _build(self, base: str, members: list[int], period: float, cap: float) -> list[_Loop]:
+        """Routes for one loop; split it if the exact route is longer than the estimate."""
+        xy = self.plan.base_xy(base)
+        sweeps = [self.parts[i].sweep for i in members]
+        route = assemble_route(
+            f"{base}-loop", sweeps, self.plan.graph, start_xy=xy, end_xy=xy, start_base=base,
+            end_base=base, transit_altitude_m=self.alt, kinematics=self.kin,
+            order=[(k, False) for k in range(len(sweeps))],
+        )
+        if route.duration_s > cap and len(members) > 1:
+            h = len(members) // 2
+            return self._build(base, members[:h], period, cap) + \
+                self._build(base, members[h:], period, cap)
+        if route.duration_s > self.budget:
+            raise PlanningError(
+                f"zone part {self.parts[members[0]].name}: flight from base {base} takes "
+                f"{route.duration_s:.0f} s, more than the battery budget {self.budget:.0f} s"
+            )
+        offsets = _offsets(route, sweeps, self.kin, self.alt / 2.5)
+        return [_Loop(base, tuple(members), route, period, offsets)]
+
+    # -- stage 3
+    def home_bases(self, drones: tuple[DroneSpec, ...]) -> list[str]:
+        """Each drone's base: fixed ones kept, free ones given to the busiest base per drone."""
+        load = {b: 0.0 for b in self.depots}
+        for lp in self.loops:
+            load[lp.base] += (lp.flight_s + self.swap) / lp.period_s
+        count = {b: 0 for b in self.depots}
+        homes: list[str] = []
+        for d in drones:
+            if d.home_base is not None:
+                count[d.home_base] = count.get(d.home_base, 0) + 1
+        for d in drones:
+            if d.home_base is not None:
+                homes.append(d.home_base)
+                continue
+            b = max(self.depots, key=lambda x: (load[x] / (count[x] + 1e-9) if load[x] else -1.0))
+            count[b] += 1
+            homes.append(b)
+        return homes
+
+    def dispatch(self, drones: tuple[DroneSpec, ...], period_scale: float = 1.0
+                 ) -> dict[str, list[tuple[float, _Loop]]]:
+        """Sortie starts per drone, base by base (see :func:`_dispatch_base`)."""
+        homes = self.home_bases(drones)
+        out: dict[str, list[tuple[float, _Loop]]] = {d.name: [] for d in drones}
+        for base in self.depots:
+            loops = [lp for lp in self.loops if lp.base == base]
+            mine = [d for d, h in zip(drones, homes, strict=True) if h == base]
+            if loops and mine:
+                for d, starts in zip(mine, _dispatch_base(
+                        loops, [d.swap_s for d in mine], self.options.shift_s, period_scale),
+                        strict=True):
+                    out[d.name] = starts
+        return out
+
+    # -- stage 4
+    def schedule(self, drones: tuple[DroneSpec, ...], period_scale: float = 1.0
+                 ) -> tuple[dict[str, tuple[Sortie, ...]], tuple[ZoneRevisit, ...]]:
+        """Sorties and per-zone revisit reports for this fleet."""
+        plan = self.dispatch(drones, period_scale)
+        sorties: dict[str, tuple[Sortie, ...]] = {}
+        done: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(self.parts))}
+        by_name = {d.name: d for d in drones}
+        for name, starts in plan.items():
+            d = by_name[name]
+            out = []
+            for n, (t, lp) in enumerate(starts):
+                passes = []
+                for pi, (o0, o1) in zip(lp.parts, lp.offsets, strict=True):
+                    p = self.parts[pi]
+                    passes.append(PartPass(p.zone, p.index, p.count, t + o0, t + o1))
+                    done[pi].append((t + o0, t + o1))
+                out.append(Sortie(
+                    drone=name, index=n, start_s=t, end_s=t + lp.flight_s, start_base=lp.base,
+                    end_base=lp.base, route=replace(lp.route, name=f"{name}-{n + 1}"),
+                    passes=tuple(passes), battery_used_fraction=lp.flight_s / d.endurance_s,
+                ))
+            sorties[name] = tuple(out)
+        return sorties, self._revisits(done, period_scale)
+
+    def _revisits(self, done: dict[int, list[tuple[float, float]]], period_scale: float
+                  ) -> tuple[ZoneRevisit, ...]:
+        shift = self.options.shift_s
+        reports = []
+        for s in self.plan.sweeps:
+            idx = [i for i, p in enumerate(self.parts) if p.zone == s.zone]
+            worst: float | None = 0.0
+            tail: float | None = 0.0
+            first = 0.0
+            gaps: list[float] = []
+            ends: list[list[float]] = []
+            for i in idx:
+                t = sorted(e for _, e in done[i])
+                ends.append(t)
+                if not t:
+                    worst = tail = None
+                    continue
+                g = np.diff(t).tolist() if len(t) > 1 else [t[0]]
+                first = max(first, t[0])
+                gaps.extend(g)
+                if worst is not None:
+                    worst = max(worst, max(g))
+                if tail is not None:
+                    tail = max(tail, shift - t[-1])
+            n_pass = min(len(e) for e in ends)
+            pass_times = tuple(max(e[k] for e in ends) for k in range(n_pass))
+            p0 = self.parts[idx[0]]
+            reports.append(ZoneRevisit(
+                zone=s.zone, kind=p0.kind, parts=len(idx), target_s=p0.period_s * period_scale,
+                passes=n_pass, pass_times_s=pass_times, worst_gap_s=worst,
+                mean_gap_s=float(np.mean(gaps)) if worst is not None else None, tail_s=tail,
+                first_pass_s=first if worst is not None else None,
+            ))
+        return tuple(reports)
+
+    def workload_drones(self) -> float:
+        """Sweep time per revisit period, summed over zones: drones needed at the least."""
+        return float(sum(s.sweep.duration_s / self.periods[s.zone] for s in self.plan.sweeps))
+
+
+def _dispatch_base(loops: Sequence[_Loop], swaps_s: Sequence[float], shift_s: float,
+                   period_scale: float) -> list[list[tuple[float, _Loop]]]:
+    """Earliest-deadline-first dispatch of one base's loops to its drones, with look-ahead.
+
+    Loop j last started at ``p_j`` (a never-flown loop counts as started at ``-flight``) must
+    start again by its deadline ``p_j + T_j`` and is worth launching from ``p_j + 0.5 T_j``
+    (:data:`LAUNCH_RATIO`). A drone back at time t launches the not-flying loop with the
+    earliest deadline (once loops are overdue: the largest overdue ratio) that a look-ahead
+    shows to be safe: with every drone's return time and every loop's next deadlines in EDF
+    order, tying the drone up does not make another loop late. If nothing is safe, the most
+    urgent ready loop is flown (idling would only lose capacity); if nothing is ready, the
+    drone waits at its base.
+    """
+    periods = [lp.period_s * period_scale for lp in loops]
+    flights = [lp.flight_s for lp in loops]
+    n = len(loops)
+    last = [-f for f in flights]
+    flown = [False] * n
+
+    def ready_at(j: int) -> float:
+        return last[j] + LAUNCH_RATIO * periods[j] if flown[j] else 0.0
+    busy = [0.0] * n
+    free = [0.0] * len(swaps_s)
+    out: list[list[tuple[float, _Loop]]] = [[] for _ in swaps_s]
+    done = [False] * len(swaps_s)
+    horizon_pad = max(flights) + max(swaps_s)
+
+    def safe(t: float, k: int, j0: int) -> bool:
+        fr = sorted([free[i] if i != k else t + flights[j0] + swaps_s[k]
+                     for i in range(len(free)) if not done[i] or i == k])
+        horizon = t + flights[j0] + swaps_s[k] + horizon_pad
+        heap = []
+        for j in range(n):
+            p = t if j == j0 else last[j]
+            el = p + LAUNCH_RATIO * periods[j] if (flown[j] or j == j0) else 0.0
+            heap.append((p + periods[j], max(busy[j], el), j))
+        heapq.heapify(heap)
+        sw = max(swaps_s)
+        while heap:
+            dl, el, j = heapq.heappop(heap)
+            if dl > horizon:
+                return True
+            if dl > shift_s - flights[j] + 1e-6:
+                continue  # would not be flown anyway
+            tau = heapq.heappop(fr)
+            st = max(tau, el)
+            if st > dl + 1e-6:
+                return False
+            heapq.heappush(fr, st + flights[j] + sw)
+            heapq.heappush(heap, (st + periods[j], st + LAUNCH_RATIO * periods[j], j))
+        return True
+
+    events = [(0.0, k) for k in range(len(swaps_s))]
+    heapq.heapify(events)
+    while events:
+        t, k = heapq.heappop(events)
+        idle = [j for j in range(n) if busy[j] <= t + 1e-9 and t + flights[j] <= shift_s + 1e-6]
+        if not idle:
+            nxt = [busy[j] for j in range(n) if busy[j] > t]
+            if nxt and min(nxt) < shift_s:
+                free[k] = min(nxt)
+                heapq.heappush(events, (free[k], k))
+            else:
+                done[k] = True
+            continue
+        idle.sort(key=lambda j: last[j] + periods[j])
+        ready = [j for j in idle if t >= ready_at(j) - 1e-9]
+        order = ready
+        if ready and last[idle[0]] + periods[idle[0]] < t:  # overdue: spread the lateness
+            order = sorted(ready, key=lambda j: (last[j] - t) / periods[j])
+        pick = next((j for j in order if safe(t, k, j)), None)
+        wake = [ready_at(j) for j in idle]
+        wake += [ti for ti, _ in events if ti > t]
+        wake += [busy[j] for j in range(n) if busy[j] > t]
+        w = min((x for x in wake if x > t + 1e-9), default=math.inf)
+        if pick is None and order:
+            pick = order[0]  # nothing is safe: fly the most urgent rather than idle
+        if pick is not None:
+            out[k].append((t, loops[pick]))
+            last[pick] = t
+            flown[pick] = True
+            busy[pick] = t + flights[pick]
+            free[k] = t + flights[pick] + swaps_s[k]
+            heapq.heappush(events, (free[k], k))
+            continue
+        if w < shift_s:
+            free[k] = w
+            heapq.heappush(events, (w, k))
+        else:
+            done[k] = True
+    return out
+
+
+def _misses(zones: Sequence[ZoneRevisit]) -> tuple[ZoneMiss, ...]:
+    return tuple(ZoneMiss(z.zone, z.kind, z.worst_gap_s, z.target_s) for z in zones if not z.met)
+
+
+def _clone_fleet(template: DroneSpec, n: int) -> tuple[DroneSpec, ...]:
+    return tuple(replace(template, name=f"d{i + 1}", home_base=None) for i in range(n))
+
+
+def plan_fleet(
+    plan: PatrolPlan,
+    options: FleetOptions | None = None,
+    *,
+    solver: LoopSolver | None = None,
+) -> FleetSchedule:
+    """Schedule sorties for a fleet over a shift so every zone is revisited within its period.
+
+    ``plan`` gives the zones' sweeps, bases, frame and no-fly transit graph. When the targets
+    are missed the schedule lists the misses, the smallest fleet of drones like the first
+    one that meets them (searched upward, if ``options.search_fleet``) and revisit periods
+    per kind this fleet meets.
+
+    Raises PlanningError for zero drones, a base inside a no-fly area, a drone whose battery
+    cannot reach the nearest zone and back, or a revisit period shorter than a zone's sweep
+    time even shared by the whole fleet.
+    """
+    t0 = time.perf_counter()
+    opts = options or FleetOptions()
+    solver = solver or OrToolsLoopSolver()
+    drones = opts.drone_specs(plan.options.speed_mps)
+    planner = _Planner(plan, opts, drones, solver)
+    sorties, zones = planner.schedule(drones)
+    misses = _misses(zones)
+    smallest: int | None = None
+    suggested: dict[str, float] | None = None
+    if misses and opts.search_fleet:
+        smallest = _search_fleet(planner, drones)
+        suggested = _search_periods(planner, drones, max((z.ratio for z in zones), default=2.0))
+    return FleetSchedule(
+        drones=drones, shift_s=opts.shift_s, sorties=sorties, zones=zones,
+        parts=tuple(planner.parts), misses=misses, smallest_fleet=smallest,
+        suggested_revisit_min=suggested, workload_drones=planner.workload_drones(),
+        solver=getattr(solver, "name", type(solver).__name__),
+        planning_time_s=time.perf_counter() - t0, frame=plan.frame,
+    )
+
+
+def _search_fleet(planner: _Planner, drones: tuple[DroneSpec, ...]) -> int | None:
+    n0 = len(drones)
+    start = max(n0 + 1, math.ceil(planner.workload_drones()))
+    for n in range(start, max(2 * n0, n0 + 8, start) + 1):
+        fleet = _clone_fleet(drones[0], n)
+        _, zones = planner.schedule(fleet)
+        if all(z.met for z in zones):
+            return n
+    return None
+
+
+def _search_periods(planner: _Planner, drones: tuple[DroneSpec, ...], ratio: float
+                    ) -> dict[str, float] | None:
+    scale = max(1.0, ratio if math.isfinite(ratio) else 2.0)
+    for _ in range(12):
+        _, zones = planner.schedule(drones, scale)
+        if all(z.met for z in zones):
+            kinds = sorted({p.kind for p in planner.parts})
+            out = {}
+            for k in kinds:
+                base = max(p.period_s for p in planner.parts if p.kind == k) / 60.0
+                out[k] = float(math.ceil(base * scale))
+            return out
+        scale *= 1.15
+    return None
+
+
+# --------------------------------------------------------------------------- output
+
+
+def schedule_to_json(schedule: FleetSchedule) -> dict[str, Any]:
+    """The schedule as a JSON-ready dict (times in seconds from shift start; lon, lat)."""
+
+    def r(x: float | None, nd: int = 1) -> float | None:
+        return None if x is None else round(float(x), nd)
+
+    drones = []
+    for d in schedule.drones:
+        sorties = []
+        for s in schedule.sorties.get(d.name, ()):
+            item: dict[str, Any] = {
+                "index": s.index, "route": s.route.name, "start_s": r(s.start_s),
+                "end_s": r(s.end_s), "flight_s": r(s.flight_s), "start_base": s.start_base,
+                "end_base": s.end_base, "battery_used_fraction": r(s.battery_used_fraction, 3),
+                "length_m": r(s.route.length_m), "zones": list(s.route.zones),
+                "passes": [
+                    {"zone": p.zone, "part": p.part + 1, "parts": p.parts,
+                     "start_s": r(p.start_s), "end_s": r(p.time_s)} for p in s.passes
+                ],
+            }
+            if schedule.frame is not None:
+                ll = schedule.frame.xy_to_lonlat(s.route.waypoints_xy)
+                item["waypoints_lonlat"] = np.round(np.asarray(ll), 7).tolist()
+                item["altitudes_m"] = np.round(s.route.altitudes_m, 1).tolist()
+            sorties.append(item)
+        drones.append({
+            "name": d.name, "home_base": sorties[0]["start_base"] if sorties else d.home_base,
+            "speed_mps": d.speed_mps, "endurance_s": d.endurance_s,
+            "reserve_fraction": d.reserve_fraction, "swap_s": d.swap_s, "sorties": sorties,
+        })
+    return {
+        "shift_s": schedule.shift_s,
+        "feasible": schedule.feasible,
+        "solver": schedule.solver,
+        "planning_time_s": r(schedule.planning_time_s, 3),
+        "total_flight_s": r(schedule.total_flight_s),
+        "workload_drones": r(schedule.workload_drones, 2),
+        "drones": drones,
+        "zones": [
+            {"zone": z.zone, "kind": z.kind, "parts": z.parts, "target_s": r(z.target_s),
+             "passes": z.passes, "worst_gap_s": r(z.worst_gap_s), "mean_gap_s": r(z.mean_gap_s),
+             "tail_s": r(z.tail_s), "first_pass_s": r(z.first_pass_s),
+             "ratio": r(z.ratio, 3) if z.passes else None, "met": z.met}
+            for z in schedule.zones
+        ],
+        "misses": [
+            {"zone": m.zone, "kind": m.kind, "worst_gap_s": r(m.worst_gap_s),
+             "target_s": r(m.target_s), "excess_s": r(m.excess_s)} for m in schedule.misses
+        ],
+        "smallest_fleet": schedule.smallest_fleet,
+        "suggested_revisit_min": (dict(schedule.suggested_revisit_min)
+                                  if schedule.suggested_revisit_min else None),
+    }

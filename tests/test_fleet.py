@@ -1,0 +1,243 @@
+"""Tests of dronepatrol.fleet: splitting, loop solvers, dispatch, revisit gaps, bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from shapely.geometry import LineString, box
+
+from common import EXAMPLE_ZONES, city
+from dronepatrol.errors import PlanningError
+from dronepatrol.fleet import (
+    DroneSpec,
+    FleetOptions,
+    LoopProblem,
+    NearestLoopSolver,
+    OrToolsLoopSolver,
+    plan_fleet,
+    schedule_to_json,
+)
+from dronepatrol.fleet_plot import save_gantt
+from dronepatrol.plan import PlanOptions, plan_patrol
+from dronepatrol.zones import Base, read_zones
+
+FAST = {"solver_time_limit_s": 0.3}
+
+
+@pytest.fixture(scope="module")
+def example_plan():
+    return plan_patrol(read_zones(EXAMPLE_ZONES), PlanOptions(spacing_m=150))
+
+
+@pytest.fixture(scope="module")
+def example(example_plan):
+    return plan_fleet(example_plan, FleetOptions(drones=6, search_fleet=False, **FAST))
+
+
+def _all_sorties(schedule):
+    return [s for ss in schedule.sorties.values() for s in ss]
+
+
+def test_every_sortie_within_endurance_minus_reserve(example):
+    specs = {d.name: d for d in example.drones}
+    sorties = _all_sorties(example)
+    assert len(sorties) > 20
+    for s in sorties:
+        d = specs[s.drone]
+        assert s.route.duration_s <= d.budget_s + 1e-6
+        assert s.flight_s == pytest.approx(s.route.duration_s)
+        assert s.battery_used_fraction <= 1 - d.reserve_fraction + 1e-9
+        assert s.start_base == s.route.start_base and s.end_base == s.route.end_base
+        assert 0 <= s.start_s and s.end_s <= example.shift_s + 1e-6
+
+
+def test_sorties_of_one_drone_do_not_overlap_and_leave_swap_time(example):
+    for d in example.drones:
+        ss = example.sorties[d.name]
+        for a, b in zip(ss, ss[1:], strict=False):
+            assert b.start_s >= a.end_s + d.swap_s - 1e-6
+            assert b.start_base == a.end_base
+
+
+def test_no_leg_crosses_a_no_fly_polygon(example, example_plan):
+    assert example_plan.no_fly_local
+    for s in _all_sorties(example):
+        wp = s.route.waypoints_xy
+        for a, b in zip(wp[:-1], wp[1:], strict=True):
+            leg = LineString([a, b])
+            for poly in example_plan.no_fly_local:
+                assert leg.intersection(poly).length < 1e-6
+
+
+def test_every_zone_reported_against_its_target(example, example_plan):
+    assert {z.zone for z in example.zones} == {s.zone for s in example_plan.sweeps}
+    targets = {"sealed": 20 * 60, "controlled": 45 * 60, "precaution": 90 * 60}
+    zs = read_zones(EXAMPLE_ZONES)
+    for z in example.zones:
+        own = zs.zone(z.zone).revisit_min
+        assert z.target_s == pytest.approx(own * 60 if own else targets[z.kind])
+        assert z.worst_gap_s is not None and z.passes >= 2
+        assert z.mean_gap_s <= z.worst_gap_s + 1e-9
+        assert z.ratio == pytest.approx(z.worst_gap_s / z.target_s)
+        assert z.met == (z.worst_gap_s <= z.target_s + 1e-6)
+    assert {m.zone for m in example.misses} == {z.zone for z in example.zones if not z.met}
+
+
+def test_passes_lie_inside_their_sorties_and_match_gaps(example):
+    times: dict[tuple[str, int], list[float]] = {}
+    for s in _all_sorties(example):
+        for p in s.passes:
+            assert s.start_s <= p.start_s < p.time_s <= s.end_s + 1e-6
+            times.setdefault((p.zone, p.part), []).append(p.time_s)
+    for z in example.zones:
+        worst = 0.0
+        for part in range(z.parts):
+            t = sorted(times[(z.zone, part)])
+            worst = max(worst, float(np.max(np.diff(t))))
+        assert z.worst_gap_s == pytest.approx(worst)
+
+
+def test_split_parts_cover_every_lane_exactly_once(example, example_plan):
+    split = [s for s in example_plan.sweeps
+             if sum(p.zone == s.zone for p in example.parts) > 1]
+    assert split, "the example's large zones must be split"
+    for s in split:
+        def lanes(xy, kinds):
+            return sorted(
+                tuple(np.round(np.r_[xy[i], xy[i + 1]], 6))
+                for i, k in enumerate(kinds) if k == "sweep"
+            )
+        whole = lanes(s.sweep.waypoints_xy, s.sweep.kinds)
+        parts = [p for p in example.parts if p.zone == s.zone]
+        pieces = []
+        for p in parts:
+            pieces += lanes(p.sweep.sweep.waypoints_xy, p.sweep.sweep.kinds)
+        assert sorted(pieces) == whole
+
+
+def test_one_zone_one_drone_gaps_equal_the_sortie_cycle():
+    zs = city(("A", "sealed", box(0, 0, 400, 300)), bases=((-100, -100),))
+    plan = plan_patrol(zs, PlanOptions(spacing_m=100))
+    sched = plan_fleet(plan, FleetOptions(drones=1, shift_s=3 * 3600,
+                                          revisit_min={"sealed": 60.0}, **FAST))
+    ss = sched.sorties["d1"]
+    assert len(ss) >= 3
+    flight = ss[0].flight_s
+    cycle = flight + sched.drones[0].swap_s
+    ends = [p.time_s for s in ss for p in s.passes]
+    # a free drone re-flies the loop once half the period has passed, or right after its swap
+    expected = max(cycle, 0.5 * 3600)
+    assert np.allclose(np.diff(ends), expected)
+    z = sched.zone("A")
+    assert z.worst_gap_s == pytest.approx(expected)
+    assert z.met and sched.feasible
+
+
+def test_tight_single_zone_is_flown_back_to_back():
+    zs = city(("A", "sealed", box(0, 0, 400, 300)), bases=((-100, -100),))
+    plan = plan_patrol(zs, PlanOptions(spacing_m=100))
+    sched = plan_fleet(plan, FleetOptions(drones=1, shift_s=2 * 3600,
+                                          revisit_min={"sealed": 12.0}, **FAST))
+    ss = sched.sorties["d1"]
+    cycle = ss[0].flight_s + 180.0
+    starts = [s.start_s for s in ss]
+    assert np.allclose(np.diff(starts), cycle)
+    assert sched.zone("A").worst_gap_s == pytest.approx(cycle)
+
+
+def _far_city():
+    zones = [(f"S{i}", "sealed", box(x, y, x + 500, y + 400))
+             for i, (x, y) in enumerate([(1500, 0), (-2500, 500), (0, 2200), (300, -2600)])]
+    return city(*zones, bases=((0, 0),))
+
+
+def test_infeasible_fleet_reports_misses_and_a_smallest_fleet_that_works():
+    plan = plan_patrol(_far_city(), PlanOptions(spacing_m=100))
+    opts = FleetOptions(drones=1, shift_s=2 * 3600, **FAST)
+    sched = plan_fleet(plan, opts)
+    assert not sched.feasible
+    assert sched.misses and all(m.excess_s > 0 for m in sched.misses)
+    assert {m.zone for m in sched.misses} <= {"S0", "S1", "S2", "S3"}
+    n = sched.smallest_fleet
+    assert n is not None and n > 1
+    again = plan_fleet(plan, replace(opts, drones=n))
+    assert again.feasible
+    assert not plan_fleet(plan, replace(opts, drones=n - 1, search_fleet=False)).feasible
+    assert sched.suggested_revisit_min is not None
+    relaxed = plan_fleet(plan, replace(opts, revisit_min=dict(sched.suggested_revisit_min)))
+    assert relaxed.feasible
+
+
+@pytest.mark.parametrize("solver", [NearestLoopSolver(), OrToolsLoopSolver()])
+def test_loop_solvers_visit_each_node_once_within_capacity(solver):
+    rng = np.random.default_rng(7)
+    pts = rng.uniform(0, 3000, (16, 2))
+    travel = np.hypot(*(pts[:, None] - pts[None]).transpose(2, 0, 1)) / 8.0
+    service = np.r_[0.0, rng.uniform(50, 300, 15)]
+    prob = LoopProblem(travel_s=travel, service_s=service, capacity_s=1200.0,
+                       loop_cost_s=200.0, time_limit_s=0.3)
+    loops = solver.solve(prob)
+    assert sorted(j for lp in loops for j in lp) == list(range(1, 16))
+    for lp in loops:
+        assert prob.loop_time_s(lp) <= 1200.0 + 1e-6
+
+
+def test_json_and_gantt(example, tmp_path):
+    data = schedule_to_json(example)
+    text = json.dumps(data, ensure_ascii=False)
+    back = json.loads(text)
+    assert len(back["drones"]) == 6
+    assert back["feasible"] == example.feasible
+    first = back["drones"][0]["sorties"][0]
+    assert first["waypoints_lonlat"][0][0] == pytest.approx(
+        example.frame.xy_to_lonlat(example.sorties["d1"][0].route.waypoints_xy)[0][0])
+    out = save_gantt(example, tmp_path / "schedule.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_zero_drones():
+    with pytest.raises(PlanningError, match="at least 1, got 0"):
+        FleetOptions(drones=0)
+    with pytest.raises(PlanningError, match="empty"):
+        FleetOptions(drones=[])
+
+
+def test_endurance_shorter_than_trip_to_nearest_zone(example_plan):
+    d = DroneSpec(name="tiny", endurance_s=120.0)
+    with pytest.raises(PlanningError, match=r"drone tiny: the round trip from base .* \d+ s"):
+        plan_fleet(example_plan, FleetOptions(drones=[d], **FAST))
+
+
+def test_base_inside_no_fly(example_plan):
+    nf = next(z for z in example_plan.zoneset.zones if z.is_no_fly)
+    c = nf.geometry.representative_point()
+    bad = Base(name="gate-in-hospital", lon_deg=c.x, lat_deg=c.y)
+    plan = replace(example_plan, bases=(*example_plan.bases, bad))
+    with pytest.raises(PlanningError, match="base gate-in-hospital .* no-fly"):
+        plan_fleet(plan, FleetOptions(drones=2, **FAST))
+
+
+def test_unknown_home_base(example_plan):
+    d = DroneSpec(name="x1", home_base="nowhere")
+    with pytest.raises(PlanningError, match="drone x1: home_base 'nowhere'"):
+        plan_fleet(example_plan, FleetOptions(drones=[d], **FAST))
+
+
+def test_revisit_period_shorter_than_sweep_time():
+    zs = city(("Big", "precaution", box(0, 0, 2000, 1500)), bases=((-100, -100),))
+    plan = plan_patrol(zs, PlanOptions(spacing_m=100))
+    with pytest.raises(PlanningError, match=r"zone Big: revisit period 5\.0 min .* sweep time"):
+        plan_fleet(plan, FleetOptions(drones=2, revisit_min={"precaution": 5.0}, **FAST))
+
+
+def test_bad_drone_spec():
+    with pytest.raises(PlanningError, match="drone d: reserve_fraction"):
+        DroneSpec(name="d", reserve_fraction=1.5)
+    with pytest.raises(PlanningError, match="drone d: endurance_s"):
+        DroneSpec(name="d", endurance_s=-5)
