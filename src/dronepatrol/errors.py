@@ -48,5 +48,9 @@ class SimError(DronePatrolError):
     """The built-in simulator could not start or stopped unexpectedly."""
 
 
+class ReportError(DronePatrolError):
+    """A flight log cannot be read or does not fit the plan."""
+
+
 class DronePatrolWarning(UserWarning):
     """Something was repaired or assumed; the message says what changed."""
