@@ -10,6 +10,7 @@ import shapely
 from shapely import affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
+from dronepatrol import coverage as cov
 from dronepatrol.coverage import (
     Kinematics,
     SweepPath,
@@ -138,11 +139,12 @@ def test_no_fly_inside_forces_detour_and_is_avoided() -> None:
     assert plan.duration_s <= across.duration_s
 
 
-def test_courtyard_hole_may_be_crossed_but_is_not_swept_needlessly() -> None:
+def test_courtyard_hole_may_be_crossed_and_costs_no_more_than_filled() -> None:
     zone = box(0, 0, 500, 500).difference(box(200, 200, 300, 300))
     plan = plan_sweep(zone, spacing_m=25.0, kinematics=KIN)
     _check_invariants(zone, [], 25.0, 5.0, plan)
-    assert plan.cells >= 3
+    filled = plan_sweep(box(0, 0, 500, 500), spacing_m=25.0, kinematics=KIN)
+    assert plan.duration_s <= filled.duration_s + 1e-6
 
 
 def test_angle_choice_beats_axis_aligned_on_thin_rotated_rectangle() -> None:
@@ -167,7 +169,11 @@ def test_narrow_zone_gets_single_centre_lane() -> None:
     plan = plan_sweep(strip, spacing_m=40.0, kinematics=KIN)
     assert plan.kinds == ("sweep",)
     assert np.allclose(plan.waypoints_xy[:, 1], 6.0)
-    assert sorted(plan.waypoints_xy[:, 0].tolist()) == pytest.approx([0.0, 500.0])
+    # exact lane ends: the corner (500, 0) is 6 m off the lane, so the lane may stop
+    # sqrt(20^2 - 6^2) short of each end and its round end still reaches it
+    cut = math.sqrt(20.0**2 - 6.0**2)
+    assert sorted(plan.waypoints_xy[:, 0].tolist()) == pytest.approx([cut, 500.0 - cut])
+    assert plan.covered_fraction == pytest.approx(1.0)
 
 
 def test_forced_angle_is_used() -> None:
@@ -235,6 +241,88 @@ def test_self_intersecting_area_is_repaired() -> None:
 def test_kinematics_validates(field: str, value: float) -> None:
     with pytest.raises(PlanningError, match=f"Kinematics.{field}"):
         Kinematics(**{field: value})
+
+
+def test_per_cell_lanes_beat_one_shared_layout_on_l_shape() -> None:
+    ell = Polygon([(0, 0), (800, 0), (800, 250), (250, 250), (250, 800), (0, 800)])
+    rings = cov._rings_of(ell, Polygon())
+    shared = cov._sweeps_at(ell, rings, Polygon(), 0.0, 40.0, None, [(math.inf, math.inf)])
+    split = cov._sweeps_at(ell, rings, Polygon(), 0.0, 40.0, None, [(80.0, 0.0)])
+    assert shared[0].cells == 1 and split[0].cells == 2
+    t_shared = flight_time_s(np.vstack(shared[0].runs), KIN)
+    t_split = flight_time_s(np.vstack(split[0].runs), KIN)
+    assert t_split < t_shared
+    for sw in (shared[0], split[0]):
+        assert covered_fraction(ell, np.vstack(sw.runs), 40.0) >= 0.999
+    # the shared layout stretches a lane 800 m long at the inner corner; per cell none is
+    lane_len = [float(np.hypot(*(r[1] - r[0]))) for r in split[0].runs]
+    top = [ln for r, ln in zip(split[0].runs, lane_len, strict=True) if r[0, 1] > 250]
+    assert max(top) < 250.0
+
+
+def test_planner_picks_per_cell_layout_on_l_shape() -> None:
+    ell = Polygon([(0, 0), (800, 0), (800, 250), (250, 250), (250, 800), (0, 800)])
+    plan = plan_sweep(ell, spacing_m=40.0, kinematics=KIN, angle_deg=0.0)
+    rings = cov._rings_of(ell, Polygon())
+    shared = cov._sweeps_at(ell, rings, Polygon(), 0.0, 40.0, None, [(math.inf, math.inf)])
+    assert plan.duration_s < flight_time_s(np.vstack(shared[0].runs), KIN)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_two_opt_and_order_never_worse_than_greedy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    entry = rng.uniform(0, 1000, (n, 4, 2))
+    exit_ = rng.uniform(0, 1000, (n, 4, 2))
+    # make variant 3 - v the reverse of v (entry and exit swapped), as for real cells
+    for v in range(2):
+        entry[:, 3 - v], exit_[:, 3 - v] = exit_[:, v], entry[:, v]
+    rev = np.tile(np.array([3, 2, 1, 0]), (n, 1))
+    start = None if seed % 2 else rng.uniform(0, 1000, 2)
+    greedy = cov._order_cells(entry, exit_, rev, start, improve=False)
+    improved = cov._order_cells(entry, exit_, rev, start)
+    g_cost = cov._seq_cost(greedy, entry, exit_, start)
+    assert sorted(c for c, _ in improved) == list(range(n))
+    assert cov._seq_cost(improved, entry, exit_, start) <= g_cost + 1e-9
+    two = cov._two_opt(greedy, entry, exit_, rev, start)
+    assert cov._seq_cost(two, entry, exit_, start) <= g_cost + 1e-9
+
+
+def test_reverse_variant_flies_same_lanes_backwards() -> None:
+    for n in (1, 2, 3, 4):
+        lanes = [(10.0 * k, -float(k), 50.0 + k) for k in range(n)]
+        for v in range(4):
+            fwd = np.vstack(cov._serpentine(lanes, v))
+            back = np.vstack(cov._serpentine(lanes, cov._reverse_variant(v, n)))
+            assert np.allclose(fwd[::-1], back)
+
+
+def test_convex_square_time_within_hand_derived_bound() -> None:
+    # 480 m square at 60 m: 8 lanes of 480 m exactly (d = spacing, so no end can be cut).
+    # 8 m/s, 2 m/s^2, 90 deg corners at 4 m/s costing 0.5 s of yaw each:
+    #   end lanes (rest -> corner): 4 s + 2 s ramps over 28 m, 452 m cruise = 62.5 s (x2)
+    #   inner lanes (corner -> corner): 2 + 2 s over 24 m, 456 m cruise   = 61.0 s (x6)
+    #   7 links of 60 m (corner -> corner): 4 s + 36 m cruise             =  8.5 s (x7)
+    #   14 corners x 0.5 s yaw                                             =  7.0 s
+    # total 557.5 s against the lower bound 480 * 480 / 60 / 8 = 480 s: ratio 1.1615
+    sq = box(0, 0, 480, 480)
+    plan = plan_sweep(sq, spacing_m=60.0, kinematics=KIN)
+    bound = 2 * 62.5 + 6 * 61.0 + 7 * 8.5 + 7.0
+    assert plan.duration_s <= bound + 1e-6
+    assert plan.duration_s / lower_bound_s(sq, 60.0, KIN) <= 557.5 / 480.0 + 1e-9
+    assert plan.covered_fraction == pytest.approx(1.0)
+
+
+def test_lanes_end_exactly_where_coverage_needs_them() -> None:
+    # 500 x 500 at 60 m: 9 lanes 55.6 m apart; each may stop sqrt(30^2 - 27.8^2) short
+    sq = box(0, 0, 500, 500)
+    plan = plan_sweep(sq, spacing_m=60.0, kinematics=KIN, angle_deg=0.0)
+    d = 500.0 / 9
+    cut = math.sqrt(30.0**2 - (d / 2) ** 2)
+    sweeps = [i for i, k in enumerate(plan.kinds) if k == "sweep"]
+    xs = plan.waypoints_xy[sweeps][:, 0]
+    assert xs.min() == pytest.approx(cut) and xs.max() == pytest.approx(500.0 - cut)
+    assert covered_fraction(sq, plan.waypoints_xy, 60.0) >= 0.9999
 
 
 # --------------------------------------------------------------------------- flight time
