@@ -11,8 +11,17 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from dronepatrol.errors import DronePatrolError
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (CJK characters take two)."""
+    import unicodedata
+
+    cols = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - cols)
 
 
 def _lonlat(text: str) -> tuple[float, float]:
@@ -54,12 +63,55 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--perimeter", choices=["none", "before", "only"], default="none",
                    help="fly each zone's boundary before or instead of sweeping")
     p.add_argument("--no-map", action="store_true", help="do not draw map.png")
+    b = p.add_argument_group("broadcast (zones with a 'message' property)")
+    b.add_argument("--no-broadcast", action="store_true",
+                   help="ignore messages: every zone uses --spacing-m")
+    b.add_argument("--default-messages", action="store_true",
+                   help="give zones without a message their kind's default message")
+    b.add_argument("--speaker-db", type=_positive, default=120.0,
+                   help="speaker level at 1 m in dB (default 120)")
+    b.add_argument("--beam-deg", type=_positive, default=None,
+                   help="horn beam width in degrees (default: omnidirectional)")
+    b.add_argument("--snr-db", type=float, default=10.0,
+                   help="required speech-to-noise margin in dB (default 10; 15 is the target)")
+    b.add_argument("--min-altitude-m", type=_positive, default=30.0,
+                   help="lowest broadcast altitude in metres (default 30)")
+    b.add_argument("--max-altitude-m", type=_positive, default=120.0,
+                   help="highest broadcast altitude in metres (default 120)")
+    f = p.add_argument_group("fleet")
+    f.add_argument("--drones", type=int, default=None,
+                   help="plan a fleet schedule for N drones over the shift")
+    f.add_argument("--shift-h", type=_positive, default=4.0, help="shift length in hours")
+    f.add_argument("--endurance-min", type=_positive, default=25.0,
+                   help="flight time per battery in minutes (default 25)")
+    f.add_argument("--reserve", type=float, default=0.2,
+                   help="battery fraction kept in reserve (default 0.2)")
+    f.add_argument("--swap-min", type=_positive, default=3.0,
+                   help="battery swap time at a base in minutes (default 3)")
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """:class:`dronepatrol.pipeline.PatrolSettings` from ``dronepatrol plan`` options."""
+    from dronepatrol.acoustics import Speaker
+    from dronepatrol.pipeline import PatrolSettings
+    from dronepatrol.plan import PlanOptions
+
+    if args.drones is not None and args.drones < 1:
+        raise DronePatrolError(f"--drones must be at least 1, got {args.drones}")
+    opts = PlanOptions(spacing_m=args.spacing_m, altitude_m=args.altitude_m,
+                       speed_mps=args.speed_mps, perimeter=args.perimeter)
+    return PatrolSettings(
+        plan=opts, broadcast=not args.no_broadcast, default_messages=args.default_messages,
+        speaker=Speaker(level_at_1m_db=args.speaker_db, beam_width_deg=args.beam_deg),
+        required_snr_db=args.snr_db, min_altitude_m=args.min_altitude_m,
+        max_altitude_m=args.max_altitude_m, drones=args.drones, shift_s=args.shift_h * 3600,
+        endurance_s=args.endurance_min * 60, reserve_fraction=args.reserve,
+        swap_s=args.swap_min * 60)
 
 
 def run_plan(args: argparse.Namespace) -> int:
     """Run ``dronepatrol plan``."""
-    from dronepatrol.output import write_plan_dir
-    from dronepatrol.plan import PlanOptions, plan_patrol
+    from dronepatrol.pipeline import plan_and_write
     from dronepatrol.zones import Base, read_zones
 
     zoneset = read_zones(args.zones)
@@ -67,26 +119,53 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.base:
         bases = [Base(name=f"base-{i + 1}", lon_deg=lon, lat_deg=lat, source="--base", index=i)
                  for i, (lon, lat) in enumerate(args.base)]
-    opts = PlanOptions(spacing_m=args.spacing_m, altitude_m=args.altitude_m,
-                       speed_mps=args.speed_mps, perimeter=args.perimeter)
-    plan = plan_patrol(zoneset, opts, bases=bases)
-    written = write_plan_dir(plan, args.out)
-    if not args.no_map:
-        from dronepatrol.plot import save_map
+    result = plan_and_write(zoneset, settings_from_args(args), args.out, bases=bases,
+                            draw=not args.no_map)
+    print_plan(result, args.out)
+    return 0
 
-        written["map.png"] = save_map(plan, Path(args.out) / "map.png")
-    print(f"planned {len(plan.reports)} zones in {len(plan.routes)} route(s) -> {args.out}")
-    print(f"{'zone':<24} {'kind':<11} {'area ha':>8} {'covered':>8} {'path km':>8} {'min':>6}")
+
+def print_plan(result: Any, out: Path) -> None:
+    """The short table ``dronepatrol plan`` prints."""
+    plan = result.plan
+    print(f"planned {len(plan.reports)} zones in {len(result.routes)} route(s) -> {out}")
+    print(f"{_pad('zone', 24)} {'kind':<11} {'area ha':>8} {'covered':>8} {'path km':>8} "
+          f"{'min':>6}")
     for rep in plan.reports:
-        print(f"{rep.name:<24} {rep.kind:<11} {rep.area_m2 / 1e4:8.1f} "
+        print(f"{_pad(rep.name, 24)} {rep.kind:<11} {rep.area_m2 / 1e4:8.1f} "
               f"{rep.covered_fraction:8.1%} {rep.path_length_m / 1000:8.2f} "
               f"{rep.sweep_duration_s / 60:6.1f}")
-    for route in plan.routes:
-        print(f"{route.name}: {route.length_m / 1000:.1f} km, {route.duration_s / 60:.0f} min, "
-              f"{len(route.waypoints_xy)} waypoints")
+    used = {rep.name: rep.spacing_m for rep in plan.reports}
+    for name, za in result.acoustics.items():
+        m = result.messages[name]
+        lanes = used.get(name, za.spacing_m)
+        note = "" if lanes >= za.spacing_m - 0.5 else f" (narrower than the zone: {lanes:.0f} m)"
+        print(f"broadcast {name}: message {m.id} ({m.duration_s:.1f} s), altitude "
+              f"{za.altitude_m:.0f} m, intelligible radius {za.radius_m:.0f} m, lanes up to "
+              f"{za.spacing_m:.0f} m apart{note}")
+    if result.schedule is None:
+        for route in result.routes:
+            print(f"{route.name}: {route.length_m / 1000:.1f} km, "
+                  f"{route.duration_s / 60:.0f} min, {len(route.waypoints_xy)} waypoints")
+    else:
+        sched = result.schedule
+        print(f"fleet: {len(sched.drones)} drones, {len(result.routes)} sorties over "
+              f"{sched.shift_s / 3600:.1f} h, {sched.total_flight_s / 3600:.1f} h of flight")
+        for z in sched.zones:
+            worst = "-" if z.worst_gap_s is None else f"{z.worst_gap_s / 60:.0f}"
+            print(f"  {_pad(z.zone, 20)} worst gap {worst:>4} min, target "
+                  f"{z.target_s / 60:.0f} min {'ok' if z.met else 'MISSED'}")
+        if not sched.feasible:
+            print("the fleet cannot meet every revisit target:")
+            for miss in sched.misses:
+                print(f"  {miss.zone}: worst gap {miss.worst_gap_s / 60:.0f} min, target "
+                      f"{miss.target_s / 60:.0f} min (+{miss.excess_s / 60:.0f} min)")
+            if sched.smallest_fleet:
+                print(f"  smallest fleet that meets them: {sched.smallest_fleet} drones")
+            if sched.suggested_revisit_min:
+                print(f"  or revisit periods (min): {dict(sched.suggested_revisit_min)}")
     for u in plan.uncoverable:
         print(f"UNCOVERABLE {u.name} ({u.kind}): {u.reason}")
-    return 0
 
 
 def add_fly_arguments(p: argparse.ArgumentParser) -> None:
@@ -125,7 +204,7 @@ def run_fly(args: argparse.Namespace) -> int:
         if args.sim:
             if connections:
                 raise DronePatrolError("give either --sim or --connect, not both")
-            connections = stack.enter_context(_start_sim(args.plan_dir, len(fp.vehicles),
+            connections = stack.enter_context(_start_sim(args.plan_dir, fp.home_bases,
                                                          args.speedup))
         if not connections:
             raise DronePatrolError(
@@ -145,22 +224,29 @@ def run_fly(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _start_sim(plan_dir: Path, vehicles: int, speedup: float):  # type: ignore[no-untyped-def]
-    """A context manager: the built-in simulator with one drone per vehicle at its base."""
+def sim_homes(plan_dir: Path, home_bases: Sequence[str]) -> list[tuple[float, float, float,
+                                                                        float]]:
+    """(lat, lon, alt_m, heading) of each vehicle's home base, from the plan's summary."""
     import json
+
+    summary = json.loads((Path(plan_dir) / "summary.json").read_text(encoding="utf-8"))
+    bases = {b["name"]: b for b in summary["bases"]}
+    homes = []
+    for i, name in enumerate(home_bases):
+        b = bases.get(name) or summary["bases"][i % len(summary["bases"])]
+        homes.append((b["lat_deg"], b["lon_deg"], 100.0, 0.0))
+    return homes
+
+
+def _start_sim(plan_dir: Path, home_bases: Sequence[str], speedup: float):  # type: ignore[no-untyped-def]
+    """A context manager: the built-in simulator with one drone per vehicle at its base."""
     from contextlib import contextmanager
 
     from dronepatrol.sim import SimFleet
     from dronepatrol.sim.fleet import free_port_block
 
-    summary = json.loads((Path(plan_dir) / "summary.json").read_text(encoding="utf-8"))
-    bases = {b["name"]: b for b in summary["bases"]}
-    routes = summary["routes"]
-    homes = []
-    for i in range(vehicles):
-        base_name = routes[i].get("start_base") if i < len(routes) else None
-        b = bases.get(base_name) or summary["bases"][i % len(summary["bases"])]
-        homes.append((b["lat_deg"], b["lon_deg"], 100.0, 0.0))
+    homes = sim_homes(plan_dir, home_bases)
+    vehicles = len(homes)
 
     @contextmanager
     def run():  # type: ignore[no-untyped-def]
@@ -172,6 +258,31 @@ def _start_sim(plan_dir: Path, vehicles: int, speedup: float):  # type: ignore[n
     return run()
 
 
+def add_report_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``dronepatrol report``."""
+    p.add_argument("plan_dir", type=Path, help="a plan directory that has been flown")
+    p.add_argument("--grid-m", type=_positive, default=10.0,
+                   help="ground grid spacing for the coverage check, metres (default 10)")
+    p.add_argument("--speaker-log", type=Path, action="append",
+                   help="speaker log(s) to use instead of DIR/flight/ (repeatable)")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run ``dronepatrol report``."""
+    from dronepatrol.postflight import flight_report
+
+    rep = flight_report(args.plan_dir, grid_m=args.grid_m, speaker_logs=args.speaker_log)
+    print(f"{_pad('zone', 22)} {'kind':<11} {'heard':>7} {'worst gap':>10} {'target':>7}")
+    for r in rep.rows():
+        heard = "-" if r["heard_fraction"] is None else f"{r['heard_fraction']:.1%}"
+        gap = "-" if r["worst_gap_s"] is None else f"{r['worst_gap_s'] / 60:.1f} min"
+        target = "-" if r["target_s"] is None else f"{r['target_s'] / 60:.0f} min"
+        print(f"{_pad(r['zone'], 22)} {r['kind']:<11} {heard:>7} {gap:>10} {target:>7}")
+    for name, path in rep.files.items():
+        print(f"{name}: {path}")
+    return 0
+
+
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None],
                 Callable[[argparse.Namespace], int]]
 
@@ -181,7 +292,13 @@ def _commands() -> list[Command]:
         ("plan", "plan patrol sweeps over a zones file", add_plan_arguments, run_plan),
         ("fly", "fly a plan on MAVLink vehicles (ArduPilot, SITL, or --sim)",
          add_fly_arguments, run_fly),
+        ("report", "prove coverage from a flown plan's speaker logs (coverage.png)",
+         add_report_arguments, run_report),
     ]
+    from dronepatrol import demo
+
+    cmds.append(("demo", "plan the example city, fly it on simulated drones, report",
+                 demo.add_arguments, demo.run))
     try:
         from dronepatrol.sim import cli as sim_cli
     except ImportError:

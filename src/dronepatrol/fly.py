@@ -23,6 +23,7 @@ the vehicle on its mission with ArduPilot's own failsafes armed (see
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +55,7 @@ class FlightPlan:
     """What to fly: per vehicle a list of sorties, one geofence and one rally set for all."""
 
     vehicles: tuple[tuple[Sortie, ...], ...]
+    home_bases: tuple[str, ...]
     fence: tuple[ms.MissionItem, ...]
     rally: tuple[ms.MissionItem, ...]
     no_fly_lonlat: tuple[tuple[tuple[float, float], ...], ...]
@@ -96,6 +98,8 @@ def load_flight_plan(plan_dir: str | Path) -> FlightPlan:
     speed = {f["properties"]["route"]: float(f["properties"].get("speed_mps", 5.0))
              for f in routes}
     zones_of = {f["properties"]["route"]: tuple(f["properties"].get("zones", ())) for f in routes}
+    base_of = {f["properties"]["route"]: str(f["properties"].get("start_base", ""))
+               for f in routes}
 
     def sortie(name: str, start_s: float | None = None) -> Sortie:
         path = d / f"{name}.waypoints"
@@ -110,13 +114,19 @@ def load_flight_plan(plan_dir: str | Path) -> FlightPlan:
     reserve = 0.2
     if schedule_path.exists():
         sched = json.loads(schedule_path.read_text(encoding="utf-8"))
-        for drone in sched["drones"]:
+        drones = [d for d in sched["drones"] if d["sorties"]]
+        for drone in drones:
             vehicles.append(tuple(sortie(s["route"], s.get("start_s"))
                                   for s in drone["sorties"]))
-        endurance = sched.get("endurance_s")
-        reserve = float(sched.get("reserve_fraction", reserve))
+        homes = [str(d.get("home_base") or base_of.get(d["sorties"][0]["route"], ""))
+                 for d in drones]
+        if drones:
+            endurance = min(float(d.get("endurance_s", 0)) or math.inf for d in drones)
+            endurance = None if math.isinf(endurance) else endurance
+            reserve = max(float(d.get("reserve_fraction", reserve)) for d in drones)
     else:
         vehicles = [(sortie(f["properties"]["route"]),) for f in routes]
+        homes = [base_of.get(f["properties"]["route"], "") for f in routes]
     first = vehicles[0][0].name if vehicles and vehicles[0] else None
     fence: list[ms.MissionItem] = []
     rally: list[ms.MissionItem] = []
@@ -130,7 +140,7 @@ def load_flight_plan(plan_dir: str | Path) -> FlightPlan:
             if f["properties"].get("fence") == "exclusion":
                 ring = f["geometry"]["coordinates"][0]
                 no_fly.append(tuple((float(x), float(y)) for x, y in ring))
-    return FlightPlan(tuple(vehicles), tuple(fence), tuple(rally), tuple(no_fly),
+    return FlightPlan(tuple(vehicles), tuple(homes), tuple(fence), tuple(rally), tuple(no_fly),
                       endurance_s=endurance, reserve_fraction=reserve)
 
 
@@ -166,8 +176,10 @@ def _fly_vehicle(index: int, url: str, sorties: Sequence[Sortie], fp: FlightPlan
                     max_alt_m=fp.max_altitude_m, speed_mps=s.speed_mps,
                     endurance_s=fp.endurance_s, reserve_fraction=fp.reserve_fraction,
                 )
-                if k > 0:
+                if k > 0:  # battery swap at the base
                     v.reset_battery(percent=100.0)
+                    v.wait_until(lambda p: (p.battery_pct or 0.0) >= 95.0, timeout_s=30.0,
+                                 what="a full battery after the swap")
                 v.upload_mission(list(s.mission), home=home)
                 v.set_param("WP_SPD", s.speed_mps)
                 battery0 = v.battery_pct

@@ -36,22 +36,23 @@ def _round_list(values: Any, ndigits: int = 7) -> Any:
     return [[round(float(a), ndigits), round(float(b), ndigits)] for a, b in values]
 
 
-def inclusion_polygon_local(plan: PatrolPlan) -> Polygon:
+def inclusion_polygon_local(plan: PatrolPlan, routes: Sequence[Route] | None = None) -> Polygon:
     """The inclusion geofence in the local frame: convex hull of every patrol zone, base and
     route waypoint (transits may bend round no-fly areas outside the zones), plus a margin."""
     geoms = [plan.frame.geometry_to_local(z.geometry) for z in plan.zoneset.patrol_zones]
     pts = [plan.base_xy(b.name) for b in plan.bases]
-    for r in plan.routes:
+    for r in (plan.routes if routes is None else routes):
         pts.extend((float(x), float(y)) for x, y in r.waypoints_xy)
     hull = shapely.union_all([*geoms, MultiPoint(pts)]).convex_hull
     return hull.buffer(FENCE_MARGIN_M, quad_segs=4)  # type: ignore[no-any-return]
 
 
 def fence_and_rally(
-    plan: PatrolPlan, *, max_fence_items: int = ms.MAX_FENCE_ITEMS
+    plan: PatrolPlan, *, max_fence_items: int = ms.MAX_FENCE_ITEMS,
+    routes: Sequence[Route] | None = None,
 ) -> tuple[list[ms.MissionItem], list[ms.MissionItem]]:
     """Fence items (inclusion around the area, exclusion per no-fly area) and rally items."""
-    inc = plan.frame.geometry_to_lonlat(inclusion_polygon_local(plan))
+    inc = plan.frame.geometry_to_lonlat(inclusion_polygon_local(plan, routes))
     inclusion = list(inc.exterior.coords)[:-1]
     exclusions = [list(plan.frame.geometry_to_lonlat(p).exterior.coords)[:-1]
                   for p in plan.no_fly_local]
@@ -61,13 +62,19 @@ def fence_and_rally(
     return fence, rally
 
 
-def route_items(plan: PatrolPlan, route: Route) -> list[ms.MissionItem]:
-    """Mission items for one route: takeoff, speed, waypoints (each at its altitude), RTL."""
+def route_items(
+    plan: PatrolPlan, route: Route, triggers: Sequence[ms.Trigger] = ()
+) -> list[ms.MissionItem]:
+    """Mission items for one route: takeoff, speed, waypoints (each at its altitude), RTL.
+
+    Route waypoint 0 is the base, where the takeoff climbs; route waypoint ``i >= 1`` is
+    mission waypoint ``i - 1``. ``triggers`` (e.g. broadcast DO_SEND_SCRIPT_MESSAGE items)
+    use mission waypoint numbering.
+    """
     lonlat = plan.route_lonlat(route)
-    # the first waypoint is the base itself: the takeoff climbs there
     pts = [(float(lon), float(lat)) for lon, lat in lonlat[1:]]
     items = ms.route_mission(pts, altitude_m=float(route.altitudes_m[0]),
-                             speed_mps=route.speed_mps, end="rtl")
+                             speed_mps=route.speed_mps, end="rtl", triggers=triggers)
     alts = iter(route.altitudes_m[1:])
     out = []
     for it in items:
@@ -77,17 +84,28 @@ def route_items(plan: PatrolPlan, route: Route) -> list[ms.MissionItem]:
     return out
 
 
-def write_plan_dir(plan: PatrolPlan, out_dir: str | Path) -> dict[str, Path]:
-    """Write every file of a plan into ``out_dir`` (created if needed); returns their paths."""
+def write_plan_dir(
+    plan: PatrolPlan,
+    out_dir: str | Path,
+    *,
+    routes: Sequence[Route] | None = None,
+    items: dict[str, list[ms.MissionItem]] | None = None,
+) -> dict[str, Path]:
+    """Write every file of a plan into ``out_dir`` (created if needed); returns their paths.
+
+    ``routes`` replaces ``plan.routes`` (a fleet schedule's sorties); ``items`` gives the
+    mission items of a route by name (default :func:`route_items` without triggers).
+    """
+    all_routes = tuple(plan.routes if routes is None else routes)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DronePatrolError(f"cannot create output directory {out}: {exc}") from None
     written: dict[str, Path] = {}
-    fence, rally = fence_and_rally(plan)
+    fence, rally = fence_and_rally(plan, routes=all_routes)
     features = []
-    for r in plan.routes:
+    for r in all_routes:
         lonlat = plan.route_lonlat(r)
         features.append({
             "type": "Feature",
@@ -101,17 +119,17 @@ def write_plan_dir(plan: PatrolPlan, out_dir: str | Path) -> dict[str, Path]:
         })
         base = plan.bases[[b.name for b in plan.bases].index(r.start_base)]
         home = (base.lat_deg, base.lon_deg, 0.0)
-        items = route_items(plan, r)
-        ms.check_capacity(items)
+        mission_items = (items or {}).get(r.name) or route_items(plan, r)
+        ms.check_capacity(mission_items)
         paths = {
             f"{r.name}.plan": out / f"{r.name}.plan",
             f"{r.name}.waypoints": out / f"{r.name}.waypoints",
             f"{r.name}.fence.waypoints": out / f"{r.name}.fence.waypoints",
             f"{r.name}.rally.waypoints": out / f"{r.name}.rally.waypoints",
         }
-        ms.write_plan(paths[f"{r.name}.plan"], items, home_latlon_alt=home, fence=fence,
+        ms.write_plan(paths[f"{r.name}.plan"], mission_items, home_latlon_alt=home, fence=fence,
                       rally=rally, cruise_speed_mps=r.speed_mps)
-        ms.write_waypoints(paths[f"{r.name}.waypoints"], items, home)
+        ms.write_waypoints(paths[f"{r.name}.waypoints"], mission_items, home)
         ms.write_fence(paths[f"{r.name}.fence.waypoints"], fence)
         ms.write_rally(paths[f"{r.name}.rally.waypoints"], rally)
         written.update(paths)
@@ -123,7 +141,8 @@ def write_plan_dir(plan: PatrolPlan, out_dir: str | Path) -> dict[str, Path]:
         "type": "FeatureCollection",
         "features": [
             {"type": "Feature", "properties": {"fence": "inclusion"},
-             "geometry": mapping(plan.frame.geometry_to_lonlat(inclusion_polygon_local(plan)))},
+             "geometry": mapping(plan.frame.geometry_to_lonlat(
+                 inclusion_polygon_local(plan, all_routes)))},
             *[{"type": "Feature", "properties": {"fence": "exclusion"},
                "geometry": mapping(plan.frame.geometry_to_lonlat(p))} for p in plan.no_fly_local],
         ],
@@ -133,13 +152,14 @@ def write_plan_dir(plan: PatrolPlan, out_dir: str | Path) -> dict[str, Path]:
     written["geofence.geojson"] = fence_path
 
     summary_path = out / "summary.json"
-    _dump(summary_path, summary(plan))
+    _dump(summary_path, summary(plan, all_routes))
     written["summary.json"] = summary_path
     return written
 
 
-def summary(plan: PatrolPlan) -> dict[str, Any]:
-    """The plan summary as plain JSON-able data."""
+def summary(plan: PatrolPlan, routes: Sequence[Route] | None = None) -> dict[str, Any]:
+    """The plan summary as plain JSON-able data (``routes`` default: ``plan.routes``)."""
+    all_routes = tuple(plan.routes if routes is None else routes)
     return {
         "source": plan.zoneset.source,
         "frame": {"proj": "aeqd", "lon0_deg": plan.frame.lon0_deg,
@@ -169,7 +189,7 @@ def summary(plan: PatrolPlan) -> dict[str, Any]:
              "duration_s": round(r.duration_s, 1), "zones": list(r.zones),
              "transit_length_m": round(r.transit_length_m, 1),
              "waypoints": int(len(r.waypoints_xy))}
-            for r in plan.routes
+            for r in all_routes
         ],
     }
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
 from dronepatrol.plan import PatrolPlan
+from dronepatrol.route import Route
 
 KIND_COLOURS = {
     "sealed": "#d62728",
@@ -49,15 +51,23 @@ def _polys(geom: object) -> list[Polygon]:
     return [g for g in shapely.get_parts(geom) if isinstance(g, Polygon)]
 
 
-def draw_plan(plan: PatrolPlan, ax: object, *, routes: Sequence[int] | None = None) -> None:
-    """Draw zones, no-fly areas, bases and routes of ``plan`` on a matplotlib Axes."""
+def draw_plan(plan: PatrolPlan, ax: object, *, routes: Sequence[Route] | None = None,
+              broadcasts: Sequence[Any] = (), max_legend_routes: int = 8) -> None:
+    """Draw zones, no-fly areas, bases and routes (default ``plan.routes``) on an Axes.
+
+    ``broadcasts`` (:class:`dronepatrol.broadcast.RouteBroadcasts`) are drawn as thick
+    translucent bands where a message plays."""
     from matplotlib.patches import PathPatch
     from matplotlib.path import Path as MplPath
 
     font = cjk_font()
     km = 1000.0
+    no_fly = shapely.union_all(plan.no_fly_local) if plan.no_fly_local else None
     for number, z in enumerate(plan.zoneset.zones, start=1):
         geom = plan.frame.geometry_to_local(z.geometry)
+        label_geom = geom
+        if no_fly is not None and not z.is_no_fly and not geom.difference(no_fly).is_empty:
+            label_geom = geom.difference(no_fly)
         colour = KIND_COLOURS[z.kind.value]
         for p in _polys(geom):
             verts = [np.asarray(p.exterior.coords) / km]
@@ -71,14 +81,22 @@ def draw_plan(plan: PatrolPlan, ax: object, *, routes: Sequence[int] | None = No
             ax.add_patch(PathPatch(  # type: ignore[attr-defined]
                 path, facecolor=colour, alpha=0.45 if not z.is_no_fly else 0.8,
                 edgecolor=colour, lw=1.2, hatch="xx" if z.is_no_fly else None, zorder=1))
-        c = geom.representative_point()
+        c = label_geom.representative_point()
         ax.annotate(  # type: ignore[attr-defined]
             _label(z.name, number, font is not None), (c.x / km, c.y / km), ha="center",
             va="center", fontsize=7, zorder=5, fontfamily=font or "DejaVu Sans",
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7, "lw": 0})
-    chosen = range(len(plan.routes)) if routes is None else routes
-    for i in chosen:
-        r = plan.routes[i]
+    chosen = list(plan.routes if routes is None else routes)
+    for rb in broadcasts:
+        for iv in rb.intervals:
+            ts = np.linspace(iv.start_s, iv.end_s, max(2, int((iv.end_s - iv.start_s) / 5)))
+            pos, _ = rb.timing.position_at(ts)
+            ax.plot(pos[:, 0] / km, pos[:, 1] / km, color="#ff00aa",  # type: ignore[attr-defined]
+                    lw=4, alpha=0.25, solid_capstyle="butt", zorder=2)
+    if broadcasts:
+        ax.plot([], [], color="#ff00aa", lw=4, alpha=0.35,  # type: ignore[attr-defined]
+                label="message playing")
+    for i, r in enumerate(chosen):
         xy = r.waypoints_xy / km
         colour = ROUTE_COLOURS[i % len(ROUTE_COLOURS)]
         transit = np.array([k == "transit" for k in r.leg_kinds])
@@ -88,7 +106,7 @@ def draw_plan(plan: PatrolPlan, ax: object, *, routes: Sequence[int] | None = No
         # direction arrows at regular distances along the route
         seg = np.hypot(*np.diff(xy, axis=0).T)
         cum = np.concatenate([[0.0], np.cumsum(seg)])
-        for d in np.linspace(0, cum[-1], 25)[1:-1]:
+        for d in np.linspace(0, cum[-1], max(4, min(25, int(cum[-1] / 0.3))))[1:-1]:
             j = int(np.searchsorted(cum, d) - 1)
             j = min(max(j, 0), len(seg) - 1)
             if seg[j] <= 0:
@@ -99,8 +117,11 @@ def draw_plan(plan: PatrolPlan, ax: object, *, routes: Sequence[int] | None = No
             ax.annotate("", xy=p + v, xytext=p, zorder=4,  # type: ignore[attr-defined]
                         arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 0.8,
                                     "mutation_scale": 9})
-        ax.plot([], [], color=colour, lw=1.5, label=f"{r.name} ({r.length_m / km:.1f} km, "  # type: ignore[attr-defined]
-                f"{r.duration_s / 60:.0f} min)")
+        if i < max_legend_routes:
+            ax.plot([], [], color=colour, lw=1.5,  # type: ignore[attr-defined]
+                    label=f"{r.name} ({r.length_m / km:.1f} km, {r.duration_s / 60:.0f} min)")
+        elif i == max_legend_routes:
+            ax.plot([], [], color="white", label=f"... {len(chosen) - i} more routes")  # type: ignore[attr-defined]
     for b in plan.bases:
         x, y = plan.base_xy(b.name)
         ax.plot(x / km, y / km, marker="^", ms=10, color="black", zorder=6)  # type: ignore[attr-defined]
@@ -109,9 +130,10 @@ def draw_plan(plan: PatrolPlan, ax: object, *, routes: Sequence[int] | None = No
                     fontfamily=font or "DejaVu Sans")
 
 
-def save_map(plan: PatrolPlan, path: str | Path, *, title: str | None = None) -> Path:
-    """Write ``map.png``: zones by kind, no-fly areas, routes with direction, bases, legend,
-    scale bar."""
+def save_map(plan: PatrolPlan, path: str | Path, *, title: str | None = None,
+             routes: Sequence[Route] | None = None, broadcasts: Sequence[Any] = ()) -> Path:
+    """Write ``map.png``: zones by kind, no-fly areas, routes with direction, bases, where
+    messages play, legend, scale bar."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -119,7 +141,7 @@ def save_map(plan: PatrolPlan, path: str | Path, *, title: str | None = None) ->
     from matplotlib.patches import Patch
 
     fig, ax = plt.subplots(figsize=(10, 8), dpi=120)
-    draw_plan(plan, ax)
+    draw_plan(plan, ax, routes=routes, broadcasts=broadcasts)
     handles, _ = ax.get_legend_handles_labels()
     kinds = [Patch(facecolor=c, alpha=0.6, label=k.replace("_", "-"),
                    hatch="xx" if k == "no_fly" else None) for k, c in KIND_COLOURS.items()]
