@@ -34,3 +34,17 @@ def test_every_example_has_a_docstring_and_main(name):
     text = (EXAMPLES / name).read_text(encoding="utf-8")
     assert text.lstrip().startswith('"""'), f"{name} needs a docstring saying how to run it"
     assert 'if __name__ == "__main__":' in text
+
+
+def test_fleet_on_builtin_sim(tmp_path):
+    out = run_example("fleet.py", "--out", tmp_path, "--drones", "2", "--sorties", "1",
+                      "--speedup", "120")
+    assert out.count("1/1 sorties") == 2
+    assert (tmp_path / "schedule.png").exists()
+
+
+def test_custom_broadcast_table(tmp_path):
+    out = run_example("custom_broadcast.py", "--out", tmp_path, "--text",
+                      "Please go home now.", "--language", "en")
+    assert "alt_m  radius_m  spacing_m" in out
+    assert (tmp_path / "message-1.wav").exists()
