@@ -48,3 +48,8 @@ def test_custom_broadcast_table(tmp_path):
                       "Please go home now.", "--language", "en")
     assert "alt_m  radius_m  spacing_m" in out
     assert (tmp_path / "message-1.wav").exists()
+
+
+def test_speaker_agent_dry_run_beside_a_simulated_drone(tmp_path):
+    out = run_example("speaker_dry_run.py", "--out", tmp_path, "--speedup", "50")
+    assert "logged 2 broadcast(s)" in out

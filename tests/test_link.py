@@ -140,7 +140,7 @@ def test_uploads_survive_loss_duplicates_and_reordering(fleet: SimFleet, protoco
         target = ("127.0.0.1", int(fleet.udp_connection_string(1).rsplit(":", 1)[1]))
     with LossyRelay(target, protocol=protocol, loss=0.2, duplicate=0.05, reorder=0.05,
                     seed=11) as relay, Vehicle.connect(relay.url, timeout_s=20) as v:
-        items = _mission(60, seed=5)
+        items = _mission(40, seed=5)
         v.upload_mission(items, verify=True, timeout_s=60)
         v.upload_fence(_fence(), verify=True, timeout_s=60)
         v.upload_rally(_rally(), verify=True, timeout_s=60)

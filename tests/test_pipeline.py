@@ -80,3 +80,28 @@ def test_cli_plan_with_drones(tmp_path, capsys):
     assert rc == 0
     assert "fleet: 6 drones" in out and "broadcast" in out
     assert (tmp_path / "schedule.json").exists()
+
+
+def test_user_wav_is_copied_next_to_the_plan(tmp_path):
+    import wave
+
+    wav = tmp_path / "mine.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\x10\x00" * 16000 * 3)  # 3 s
+    zs = city(("A", "sealed", box(0, 0, 900, 600)))
+    z = zs.zone("A")
+    from dronepatrol.zones import ZoneSet
+
+    zs = ZoneSet.from_shapely([{**z.properties, "message": "x", "message_audio": str(wav),
+                                "geometry": z.geometry}],
+                              bases=[(b.name, b.lon_deg, b.lat_deg) for b in zs.bases])
+    out = tmp_path / "plan"
+    res = plan_and_write(zs, PatrolSettings(plan=PlanOptions(spacing_m=100)), out, draw=False)
+    m = res.messages["A"]
+    assert m.duration_s == pytest.approx(3.0, abs=0.01)
+    assert m.audio_path.parent == out / "audio" and m.audio_path.exists()
+    companion = json.loads((out / "route-1.companion.json").read_text())
+    assert any(msg["audio"] == m.audio_path.name for msg in companion["messages"])

@@ -295,8 +295,10 @@ def _commands() -> list[Command]:
         ("report", "prove coverage from a flown plan's speaker logs (coverage.png)",
          add_report_arguments, run_report),
     ]
-    from dronepatrol import demo
+    from dronepatrol import demo, speaker
 
+    cmds.append(("speaker", "run the loudspeaker agent on the drone's companion computer",
+                 speaker.add_arguments, speaker.run))
     cmds.append(("demo", "plan the example city, fly it on simulated drones, report",
                  demo.add_arguments, demo.run))
     try:

@@ -166,6 +166,8 @@ def _fly_vehicle(index: int, url: str, sorties: Sequence[Sortie], fp: FlightPlan
             v.set_param(p, value)
         v.upload_fence(list(fp.fence))
         v.upload_rally(list(fp.rally))
+        if fp.fence:
+            v.set_param("FENCE_ENABLE", 1.0)  # enforce it: breach -> FENCE_ACTION (RTL)
         with (out / f"{name}.progress.jsonl").open("w", encoding="utf-8") as track:
             for k, s in enumerate(sorties):
                 if stop.is_set():

@@ -18,7 +18,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +100,12 @@ def plan_broadcasts(
     if not messages:
         return {}, {}, {}, {}
     messages = bc.render_messages(messages, audio_dir)
+    # the speaker agent finds every clip in DIR/audio: copy users' own recordings there
+    for name, m in list(messages.items()):
+        if m.audio_path is not None and Path(m.audio_path).parent.resolve() != audio_dir.resolve():
+            target = audio_dir / f"message-{m.id}{Path(m.audio_path).suffix or '.wav'}"
+            shutil.copyfile(m.audio_path, target)
+            messages[name] = dataclasses.replace(m, audio_path=target)
     frame = LocalFrame.for_geometries([z.geometry for z in zoneset.zones])
     acoustics = bc.acoustic_spacing(
         zoneset, messages, settings.speaker, settings.atmosphere,

@@ -712,7 +712,6 @@ class Vehicle:
             if outcome is None:
                 return
             fatal, last_error = outcome
-            print("attempt failed", outcome)
             if fatal:
                 raise LinkError(f"{what} refused by vehicle {self.system_id}: {last_error}")
         raise LinkError(f"{what} to vehicle {self.system_id} failed after {retries + 1} "
@@ -750,9 +749,9 @@ class Vehicle:
                         self._send_item(wire, last_sent, mission_type)
                         if last_sent + 1 < count:
                             self._send_item(wire, last_sent + 1, mission_type)
+                            sent_last_item = sent_last_item or last_sent + 1 == count - 1
                     rtt_s = min(rtt_s * 1.2, 0.3)
                     stalled = True
-                    print("stall", last_sent, round(time.monotonic()-progress_at,3), round(resend_s,3))
                     continue
                 if getattr(msg, "mission_type", 0) != mission_type:
                     continue

@@ -530,15 +530,20 @@ class Endpoint:
                 self.params.set("FENCE_ENABLE", float(int(p[0])))
                 return 0
             return 4
-        if cmd == 193:  # DO_PAUSE_CONTINUE
-            if v.mode != vh.AUTO:
+        if cmd == 193:  # DO_PAUSE_CONTINUE (GCS_MAVLINK_Copter::handle_command_pause_continue)
+            if int(p[0]) not in (0, 1):
+                return 2
+            pause = int(p[0]) == 0
+            if not (v.pause_mission() if pause else v.resume_mission()):
+                v.text(vh.SEV_INFO, "Failed to pause" if pause else "Failed to resume")
                 return 4
-            v.paused = int(p[0]) == 0
             self.broadcast(self.build(42))
             return 0
-        if cmd == 224:  # DO_SET_MISSION_CURRENT
-            return 0 if v.set_mission_current(int(p[0]), int(p[1]) == 1) else 2
-        if cmd == MAV_CMD_BATTERY_RESET:
+        if cmd == 224:  # DO_SET_MISSION_CURRENT: FAILED for an index outside the mission
+            return 0 if v.set_mission_current(int(p[0]), int(p[1]) == 1) else 4
+        if cmd == MAV_CMD_BATTERY_RESET:  # p1 battery bitmask, p2 percentage (0..100)
+            if not int(p[0]) & 1 or not 0.0 <= p[1] <= 100.0:
+                return 4  # only battery instance 0 exists
             v.reset_battery(p[1])
             return 0
         if cmd == 511:  # SET_MESSAGE_INTERVAL

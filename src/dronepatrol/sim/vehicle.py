@@ -192,6 +192,8 @@ class Vehicle:
         """Change flight mode as ArduCopter's mode init() does; False = refused."""
         if mode not in SUPPORTED_MODES:
             return False
+        if mode == self.mode:
+            return True  # Copter::set_mode: already in that mode, nothing is re-initialised
         if mode in POSITION_MODES and not self.ready:
             return False
         if mode == AUTO:
@@ -289,18 +291,33 @@ class Vehicle:
         return True
 
     # ------------------------------------------------------------------ RTL
+    def rtl_destination(self) -> tuple[float, float]:
+        """(north, east) RTL flies to: AP_Rally::calc_best_rally_or_home_location.
+
+        The nearest rally point (inside the fence when one is enabled) wins unless it is
+        more than RALLY_LIMIT_KM away and home is nearer, or RALLY_INCL_HOME is set and home
+        is nearer; with no usable rally point it is home.
+        """
+        def dist(p: tuple[float, float]) -> float:
+            return math.hypot(p[0] - self.n, p[1] - self.e)
+
+        rally = [self.frame.to_ne(it.lat_deg, it.lon_deg) for it in self.missions[2]
+                 if it.command == mc.NAV_RALLY_POINT]
+        if self.params["FENCE_ENABLE"]:  # AP_Rally_Copter::is_valid: inside the fence
+            rally = [p for p in rally if not self.fence_breached_at(p[0], p[1], 0.0) & 6]
+        if not rally:
+            return (0.0, 0.0)
+        best = min(rally, key=dist)
+        limit_m = self.params["RALLY_LIMIT_KM"] * 1000.0
+        home_d = math.hypot(self.n, self.e)
+        if limit_m > 0 and dist(best) > limit_m and home_d < dist(best):
+            return (0.0, 0.0)
+        if self.params["RALLY_INCL_HOME"] and home_d <= dist(best):
+            return (0.0, 0.0)
+        return best
+
     def _rtl_start(self) -> None:
-        best = (self.home_lat, self.home_lon)
-        cand: list[tuple[float, float]] = []
-        rally = self.missions[2]
-        for it in rally:
-            if it.command == mc.NAV_RALLY_POINT:
-                cand.append(self.frame.to_ne(it.lat_deg, it.lon_deg))
-        if not cand or self.params["RALLY_INCL_HOME"]:
-            cand.append((0.0, 0.0))
-        best_ne = min(cand, key=lambda p: math.hypot(p[0] - self.n, p[1] - self.e))
-        del best
-        self.rtl_dest = best_ne
+        self.rtl_dest = self.rtl_destination()
         self.rtl_phase = "climb"
         self.landing = False
         rtl_alt = max(self.params["RTL_ALT_M"], self.u + self.params["RTL_CLIMB_MIN_M"])
@@ -479,6 +496,22 @@ class Vehicle:
         else:
             self.target = (self.n, self.e, self.u)
             self.corner_speed = 0.0
+
+    def pause_mission(self) -> bool:
+        """DO_PAUSE_CONTINUE(0): ModeAuto::pause, only while flying a mission and not paused."""
+        if self.mode != AUTO or not self.armed or self.landed or self.paused \
+                or self.mission_complete:
+            return False
+        self.paused = True
+        return True
+
+    def resume_mission(self) -> bool:
+        """DO_PAUSE_CONTINUE(1): ModeAuto::resume, only when paused before."""
+        if self.mode != AUTO or not self.paused:
+            return False
+        self.paused = False
+        self.corner_speed = 0.0
+        return True
 
     def set_mission_current(self, seq: int, reset_jumps: bool = False) -> bool:
         items = self.missions[0]
@@ -855,8 +888,9 @@ class Vehicle:
         self.voltage_v = self._resting_voltage() - current * 0.015
 
     def reset_battery(self, pct: float) -> None:
+        """MAV_CMD_BATTERY_RESET: remaining charge to ``pct`` %, battery failsafes cleared."""
         cap = self.params["BATT_CAPACITY"]
-        pct = max(0.0, min(100.0, pct if pct > 0 else 100.0))
+        pct = max(0.0, min(100.0, pct))
         self.consumed_mah = cap * (1.0 - pct / 100.0)
         self.batt_low = self.batt_crit = False
         self.low_volt_since = self.crit_volt_since = None
