@@ -2,20 +2,25 @@
 
 For each city, in the same run:
 
-* ``ortools``: the fleet planner with OR-Tools loops (the default);
-* ``nearest``: the same pipeline with the nearest-neighbour loop baseline (each loop takes the
-  nearest part that still fits the battery);
-* the lower bound: total sweep time per revisit period, over the fleet size (a workload above
-  1.0 means no schedule can meet every target; below it, transits and swaps may still).
+* ``pyvrp`` and ``ortools``: the fleet planner (rotations) with each loop solver;
+* ``greedy``: the simple baseline: each drone, back at its base and swapped, flies the most
+  overdue zone part (never swept first, then the largest time since its last sweep over its
+  period, nearest on ties), then, while its battery allows, the nearest part that is at least
+  half-way to due, and returns to its base (the same parts, transits and gap accounting);
+* two lower bounds, as a share of the fleet: sweep time per period only, and transit-aware
+  (plus the least overhead every sortie over a zone pays: swap, take-off and landing, the
+  straight round trip from the nearest base). Above 1.0 no schedule can meet every target.
 
 Printed: planning time (zones -> sweeps, and sweeps -> schedule), worst revisit ratio
-(worst gap / target) per zone kind, share of zones meeting their target, total flight time.
+(worst gap / target) per zone kind, share of zones meeting their target, total flight time,
+and when targets are missed, the smallest fleet found.
 
-Run: ``python benchmarks/bench_fleet.py`` (about a minute on one core).
+Run: ``python benchmarks/bench_fleet.py`` (a few minutes on one core).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from pathlib import Path
@@ -24,9 +29,21 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from dronepatrol.fleet import FleetOptions, NearestLoopSolver, OrToolsLoopSolver, plan_fleet
+from dronepatrol.fleet import (
+    _MARGIN,
+    FleetOptions,
+    NearestLoopSolver,
+    OrToolsLoopSolver,
+    PyVrpLoopSolver,
+    _Loop,
+    _offsets,
+    _Planner,
+    _score,
+    plan_fleet,
+)
 from dronepatrol.geo import LocalFrame
 from dronepatrol.plan import PlanOptions, plan_patrol
+from dronepatrol.route import assemble_route
 from dronepatrol.zones import ZoneSet, read_zones
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "xuchang" / "zones.geojson"
@@ -63,19 +80,85 @@ def synthetic_city(seed: int = 1, n_zones: int = 200, n_bases: int = 8) -> ZoneS
     return ZoneSet.from_shapely(specs, bases=bases)
 
 
-def report(label: str, sched, plan_s: float) -> None:
-    n = len(sched.drones)
-    kinds = sorted({z.kind for z in sched.zones})
-    worst = {k: max(z.ratio for z in sched.zones if z.kind == k) for k in kinds}
-    met = sum(z.met for z in sched.zones) / len(sched.zones)
-    sorties = sum(len(v) for v in sched.sorties.values())
-    print(f"  {label:<8} plan {plan_s:5.2f} s  schedule {sched.planning_time_s:6.2f} s  "
-          f"parts {len(sched.parts):4d}  sorties {sorties:4d}  "
-          f"flight {sched.total_flight_s / 3600:6.1f} h  met {met:6.1%}  worst ratio "
-          + "  ".join(f"{k} {v:5.2f}" for k, v in worst.items()))
-    if sched.misses and sched.smallest_fleet is not None:
-        print(f"           misses {len(sched.misses)} zones; smallest fleet {sched.smallest_fleet}"
-              f" (of {n}); periods that work with {n}: {dict(sched.suggested_revisit_min or {})}")
+def greedy_baseline(plan, opts: FleetOptions):
+    """The simple baseline (see the module docstring): returns (zones report, flight s)."""
+    drones = opts.drone_specs(plan.options.speed_mps)
+    pl = _Planner(plan, opts, drones, NearestLoopSolver())
+    parts = pl.parts
+    n = len(parts)
+    entry = np.asarray([p.sweep.sweep.waypoints_xy[0] for p in parts])
+    exit_ = np.asarray([p.sweep.sweep.waypoints_xy[-1] for p in parts])
+    travel = np.asarray(pl.costs.time(pl.costs.dist_matrix(exit_, entry))) * _MARGIN
+    homes = pl.home_bases(drones)
+    bxy = {b: np.asarray([plan.base_xy(b)]) for b in pl.depots}
+    to_part = {b: np.asarray(pl.costs.time(pl.costs.dist_matrix(bxy[b], entry)[0])) * _MARGIN
+               for b in pl.depots}
+    from_part = {b: np.asarray(pl.costs.time(pl.costs.dist_matrix(exit_, bxy[b])[:, 0]))
+                 * _MARGIN for b in pl.depots}
+    sweep = np.asarray([p.duration_s for p in parts]) * _MARGIN
+    period = np.asarray([p.period_s for p in parts])
+    last = np.full(n, -np.inf)
+    busy = np.zeros(n)
+    shift = opts.shift_s
+    out: dict[str, list] = {d.name: [] for d in drones}
+    events = [(0.0, k) for k in range(len(drones))]
+    heapq.heapify(events)
+    while events:
+        t, k = heapq.heappop(events)
+        base = homes[k]
+        free = busy <= t + 1e-9
+        due = np.where(np.isinf(last), np.inf, (t - last) / period)
+        ok = free & (due >= 0.5)
+        if not ok.any():
+            nxt = [x for x in np.r_[last + 0.5 * period, busy] if t + 1e-9 < x < shift]
+            if nxt:
+                heapq.heappush(events, (min(nxt), k))
+            continue
+        cand = np.flatnonzero(ok)
+        first = max(cand, key=lambda j: (due[j], -to_part[base][j]))
+        seq, used = [first], to_part[base][first] + sweep[first]
+        while True:
+            here = seq[-1]
+            rest = [j for j in cand if j not in seq
+                    and used + travel[here, j] + sweep[j] + from_part[base][j] + pl.climb
+                    <= pl.budget]
+            if not rest:
+                break
+            j = min(rest, key=lambda j: travel[here, j])
+            seq.append(j)
+            used += travel[here, j] + sweep[j]
+        while True:
+            sweeps = [parts[j].sweep for j in seq]
+            xy = plan.base_xy(base)
+            route = assemble_route("greedy", sweeps, plan.graph, start_xy=xy, end_xy=xy,
+                                   start_base=base, end_base=base, transit_altitude_m=pl.alt,
+                                   kinematics=pl.kin, order=[(i, False) for i in range(len(seq))])
+            if route.duration_s <= pl.budget or len(seq) == 1:
+                break
+            seq.pop()
+        if t + route.duration_s > shift:
+            continue
+        lp = _Loop(base, tuple(int(j) for j in seq), route, float(period[seq[0]]),
+                   _offsets(route, sweeps, pl.kin, pl.alt / 2.5))
+        out[drones[k].name].append((t, lp))
+        for j, (_, o1) in zip(seq, lp.offsets, strict=True):
+            last[j] = t + o1
+            busy[j] = t + route.duration_s
+        heapq.heappush(events, (t + route.duration_s + drones[k].swap_s, k))
+    sorties, zones = pl.evaluate(drones, out)
+    return zones, sum(s.flight_s for ss in sorties.values() for s in ss), pl
+
+
+def worst(zones) -> dict[str, float]:
+    kinds = sorted({z.kind for z in zones})
+    return {k: max(z.ratio for z in zones if z.kind == k) for k in kinds}
+
+
+def line(label: str, zones, seconds: float, flight_s: float) -> None:
+    met = sum(z.met for z in zones) / len(zones)
+    print(f"  {label:<8} {seconds:7.2f} s  flight {flight_s / 3600:6.1f} h  met {met:6.1%}  "
+          "worst ratio " + "  ".join(f"{k} {v:5.2f}" for k, v in worst(zones).items())
+          + f"  (score {_score(zones)[0]:.2f})")
 
 
 def run(label: str, zoneset: ZoneSet, drones: int, spacing_m: float, limit_s: float) -> None:
@@ -84,14 +167,22 @@ def run(label: str, zoneset: ZoneSet, drones: int, spacing_m: float, limit_s: fl
     plan_s = time.perf_counter() - t
     opts = FleetOptions(drones=drones, solver_time_limit_s=limit_s)
     print(f"{label}: {len(plan.sweeps)} zones, {len(plan.bases)} bases, {drones} drones, "
-          f"4 h shift, spacing {spacing_m:g} m")
-    main = plan_fleet(plan, opts, solver=OrToolsLoopSolver())
-    print(f"  lower bound: workload {main.workload_drones:.2f} drones of sweeping "
-          f"= {main.workload_drones / drones:.2f} of the fleet (sweeps only, no transit/swap)")
-    report("ortools", main, plan_s)
-    base = plan_fleet(plan, FleetOptions(drones=drones, solver_time_limit_s=limit_s,
-                                         search_fleet=False), solver=NearestLoopSolver())
-    report("nearest", base, plan_s)
+          f"4 h shift, spacing {spacing_m:g} m; zones -> sweeps {plan_s:.2f} s")
+    t = time.perf_counter()
+    zones, flight, pl = greedy_baseline(plan, opts)
+    greedy_s = time.perf_counter() - t
+    for solver in (PyVrpLoopSolver(), OrToolsLoopSolver()):
+        sched = plan_fleet(plan, opts, solver=solver)
+        if solver.name == "pyvrp":
+            print(f"  lower bound: sweeps only {sched.workload_drones / drones:.2f} of the fleet, "
+                  f"transit-aware {sched.lower_bound_drones / drones:.2f} "
+                  f"({sched.lower_bound_drones:.2f} drones)")
+        line(solver.name, sched.zones, sched.planning_time_s, sched.total_flight_s)
+        if sched.misses:
+            print(f"           misses {len(sched.misses)} zones; smallest fleet "
+                  f"{sched.smallest_fleet} (of {drones}); periods that work with {drones}: "
+                  f"{dict(sched.suggested_revisit_min or {})}")
+    line("greedy", zones, greedy_s, flight)
 
 
 def main() -> None:
