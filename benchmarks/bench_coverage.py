@@ -17,7 +17,7 @@ is printed as "floor". For the 500 x 500 m square at 60 m: 9 lanes (540 m of swa
 the 1.15 target is out of reach under the honest model. For 1250 x 200 m at 60 m:
 4 lanes for 3.33 lanes' worth of width, 1.20 LB from granularity alone.
 
-Run: ``python benchmarks/bench_coverage.py`` (about half a minute on one core).
+Run: ``python benchmarks/bench_coverage.py`` (about 10 s on one core).
 """
 
 from __future__ import annotations

@@ -434,3 +434,104 @@ def test_covered_fraction_hand_checked() -> None:
     assert covered_fraction(sq, np.zeros((0, 2)), 10.0) == 0.0
     with pytest.raises(PlanningError, match="spacing_m"):
         covered_fraction(sq, np.array([[0.0, 0.0], [1.0, 1.0]]), 0.0)
+
+
+# --------------------------------------------------------------------------- layouts and search
+
+
+@pytest.mark.parametrize("seed", range(100, 112))
+def test_best_of_layouts_never_slower_than_either_alone(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zone, no_fly, spacing = _zone(seed)
+    both = plan_sweep(zone, spacing_m=spacing, kinematics=KIN, no_fly=no_fly)
+    for layout in (cov.layout_cells, cov.layout_bands):
+        with monkeypatch.context() as m:
+            m.setattr(cov, "_LAYOUTS", (layout,))
+            alone = plan_sweep(zone, spacing_m=spacing, kinematics=KIN, no_fly=no_fly)
+        _check_invariants(zone, no_fly, spacing, 5.0, alone)
+        assert both.duration_s <= alone.duration_s + 1e-6, layout.__name__
+
+
+def test_each_layout_covers_its_frame() -> None:
+    ell = Polygon([(0, 0), (800, 0), (800, 250), (250, 250), (250, 800), (0, 800)])
+    rings = cov._rings_of(ell, Polygon())
+    for angle in (0.0, 33.0, 90.0):
+        frame = cov._Frame.at(ell, rings, Polygon(), angle)
+        for layout in cov._LAYOUTS:
+            sweeps = layout(frame, 40.0, None)
+            assert sweeps, layout.__name__
+            for sw in sweeps:
+                assert sw.angle_deg == pytest.approx(angle)
+                assert covered_fraction(ell, np.vstack(sw.runs), 40.0) >= 0.999
+
+
+def test_screening_estimate_tracks_real_time_on_rectangle() -> None:
+    # a 1200 x 200 rectangle: lanes along it are far faster than across; the screen agrees
+    rect = affinity.rotate(box(0, 0, 1200, 200), 40.0, origin=(0, 0))
+    est = cov._screen_angles(rect, 50.0, KIN, np.array([40.0, 130.0]))
+    real = [
+        plan_sweep(rect, spacing_m=50.0, kinematics=KIN, angle_deg=a).duration_s
+        for a in (40.0, 130.0)
+    ]
+    assert est[0] < est[1] and real[0] < real[1]
+    assert est[0] == pytest.approx(real[0], rel=0.1)
+    assert cov._best_angles(rect, 50.0, KIN, 1)[0] == pytest.approx(40.0, abs=0.5)
+
+
+def test_batch_flight_time_matches_single() -> None:
+    rng = np.random.default_rng(5)
+    paths = rng.uniform(0, 300, (20, 9, 2))
+    paths[10:, 6:] = paths[10:, 5:6]  # rows ending in repeats of their last point
+    batch = cov._flight_times(paths, KIN)
+    single = [flight_time_s(p if i < 10 else p[:6], KIN) for i, p in enumerate(paths)]
+    assert batch == pytest.approx(single)
+
+
+@pytest.mark.parametrize("radius_m", [12.0, 40.0])
+def test_keep_out_inside_zone_detour_is_safe_and_no_slower(
+    radius_m: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a no-fly area in the middle of a field: lanes may be split round it or fly round it
+    zone = box(0, 0, 900, 600)
+    pole = [Point(450, 300).buffer(radius_m, quad_segs=4)]
+    plan = plan_sweep(zone, spacing_m=40.0, kinematics=KIN, no_fly=pole)
+    _check_invariants(zone, pole, 40.0, 5.0, plan)
+    monkeypatch.setattr(cov, "_TRY_DETOURS", False)
+    split_only = plan_sweep(zone, spacing_m=40.0, kinematics=KIN, no_fly=pole)
+    _check_invariants(zone, pole, 40.0, 5.0, split_only)
+    assert plan.duration_s <= split_only.duration_s + 1e-6
+    # the band layout's lanes run through a small keep-out (cut and joined round it)
+    assert radius_m > 20.0 or plan.cells == 1
+
+
+def _city(seed: int, n: int) -> list[tuple[Polygon, list[Polygon]]]:
+    rng = np.random.default_rng(seed)
+    zones = []
+    for _ in range(n):
+        c = rng.uniform(-3000, 3000, 2)
+        kind = int(rng.integers(3))
+        if kind == 0:
+            z = shapely.convex_hull(shapely.multipoints(c + rng.uniform(-250, 250, (8, 2))))
+        else:
+            z = _star(rng, int(rng.integers(6, 24)), float(rng.uniform(120, 300)), tuple(c))
+        nf = []
+        if kind == 2:
+            nf = [Point(c + rng.uniform(-70, 70, 2)).buffer(30.0, quad_segs=4)]
+        zones.append((z, nf))
+    return zones
+
+
+def test_seeded_sixty_zone_city_covers_and_avoids_no_fly() -> None:
+    city = _city(2024, 60)
+    no_fly = [p for _, nf in city for p in nf]
+    graph = TransitGraph(no_fly, clearance_m=5.0)
+    keep_out = shapely.union_all(no_fly).buffer(4.0)
+    buffered = shapely.union_all(no_fly).buffer(5.0)
+    for zone, _ in city:
+        plan = plan_sweep(zone, spacing_m=40.0, kinematics=KIN, transit=graph)
+        assert plan.covered_fraction >= 0.99
+        assert covered_fraction(zone.difference(buffered), plan.waypoints_xy, 40.0) >= 0.99
+        xy = plan.waypoints_xy
+        legs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+        assert not shapely.intersects(legs, keep_out).any()

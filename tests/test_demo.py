@@ -21,6 +21,7 @@ def test_demo_flies_every_drone_without_error(demo):
     for v in demo["vehicles"]:
         assert v.sorties_flown == v.sorties_planned >= 1
         assert all(0 < used < 80 for used in v.battery_used_pct)  # within endurance
+        assert "fence_breach" not in v.events and "failsafe" not in v.events, v.events
 
 
 def test_every_zone_with_a_message_is_heard(demo):

@@ -5,17 +5,19 @@ Pure geometry: shapely 2 polygons in, numpy polylines out; no lon/lat, no I/O.
 The pipeline for one zone (:func:`plan_sweep`):
 
 1. cut the keep-out areas (no-fly polygons buffered by ``clearance_m``) out of the zone;
-2. for a candidate sweep angle, cut the free area into strips at vertex events (every
-   y-extremum of a hole or keep-out edge, other vertices at least ``spacing_m / 2`` apart) and
-   chain strip pieces into boustrophedon cells where the sweep line's connectivity does not
-   change (variant: also split where a cell's width jumps by more than ``2 * spacing_m``;
-   variant: pieces of a strip join across gaps that hold no keep-out area);
-3. per cell, ``ceil(height / spacing_m)`` lanes spread evenly, each cut to the exact extent
-   its slab needs (see :func:`_cell_lanes`), so every point is within ``spacing_m / 2``;
-4. order cells greedily, then 2-opt and an exact choice of each cell's entry corner; join
-   with straight legs, or :class:`TransitGraph` paths where a leg would enter a keep-out area;
-5. cost with :func:`flight_time_s` and keep the fastest angle and variant (edge directions
-   plus a 20 degree grid, refined around the best; finalists costed on the assembled path).
+2. screen every angle (1 degree grid plus edge directions) with a vectorised estimate, the
+   flight time of a serpentine over the lane extents where lines across each lane's slab cross
+   the area's edges (:func:`_screen_angles`); keep the best few, plus a +-1, 2 degree refinement;
+3. at each kept angle, every layout strategy (:data:`_LAYOUTS`, one function each, same
+   signature) proposes sweeps: :func:`layout_cells` (vertex-event boustrophedon cells, per-cell
+   lanes with exact ends, :func:`_cell_lanes`) and :func:`layout_bands` (lanes spanning each
+   connected piece of a ``spacing_m`` band, flown cell by cell or band by band);
+4. rank by the time of the runs joined straight, improve the best cell orders (2-opt and an
+   exact entry-corner choice), assemble with :class:`TransitGraph` detours where a leg would
+   enter a keep-out area; where keep-out areas lie inside the zone also try lanes laid over
+   them, cut at their edge and flown round them;
+5. keep the fastest assembled path (by :func:`flight_time_s`) covering >= 99.5% of the free
+   area (else the best covering one).
 
 Turn costs are physical, not tunable here: on a 500 m square at 60 m the floor for any
 back-and-forth is 9 lanes (1.08 x area/spacing/speed) plus 16 half-speed corners, 1.19 x.
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -159,7 +161,10 @@ def flight_time_s(path_xy: np.ndarray, kin: Kinematics) -> float:
     >>> flight_time_s(np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 0.0]]), kin)  # + 2 s of yaw
     35.0
     """
-    pts = _path(path_xy, "path_xy")
+    return _flight_time(_path(path_xy, "path_xy"), kin)
+
+
+def _flight_time(pts: np.ndarray, kin: Kinematics) -> float:
     if len(pts) < 2:
         return 0.0
     d = np.diff(pts, axis=0)
@@ -225,14 +230,20 @@ def covered_fraction(area: Polygon | MultiPolygon, path_xy: np.ndarray, spacing_
 
 
 def _swath(pts: np.ndarray, radius: float) -> BaseGeometry:
-    """Union of the legs buffered by ``radius`` (legs buffered one by one: fast and robust)."""
+    """The polyline buffered by ``radius`` (one buffer; leg by leg if GEOS balks)."""
     d = np.diff(pts, axis=0)
     keep = np.hypot(d[:, 0], d[:, 1]) > _MIN_LEG_M
     if not keep.any():
         return Point(pts[0]).buffer(radius, quad_segs=16)
-    segs = np.stack([pts[:-1][keep], pts[1:][keep]], axis=1)
-    lines = shapely.linestrings(segs)
-    return shapely.union_all(shapely.buffer(lines, radius, quad_segs=16))
+    line = np.vstack([pts[:1], pts[1:][keep]])
+    try:
+        swath = shapely.buffer(LineString(line), radius, quad_segs=16)
+        if swath.is_valid and not swath.is_empty:
+            return swath
+    except shapely.errors.GEOSException:  # pragma: no cover - fall back to leg by leg
+        pass
+    segs = np.stack([line[:-1], line[1:]], axis=1)  # pragma: no cover
+    return shapely.union_all(shapely.buffer(shapely.linestrings(segs), radius, quad_segs=16))
 
 
 # --------------------------------------------------------------------------- transit graph
@@ -436,6 +447,8 @@ class _Sweep:
     runs: list[np.ndarray]  # each (2, 2): one lane piece, in flying order
     breaks: list[bool]  # per run: preceded by a new cell (True) or a lane change (False)
     cells: int
+    improve: Callable[[], _Sweep] | None = None
+    """The same lanes in a better cell order (2-opt); None if there is nothing to improve."""
 
 
 def _rotate(xy: np.ndarray, angle_rad: float) -> np.ndarray:
@@ -795,7 +808,37 @@ def _sweep_cells(
         for k, run in enumerate(plans[c][v]):
             runs.append(_rotate(run, -theta))
             breaks.append(k == 0)
-    return _Sweep(angle_deg % 180.0, runs, breaks, len(cells))
+    again = None
+    if not improve and len(cells) > 1:
+
+        def again() -> _Sweep:
+            return _sweep_cells(cells, theta, angle_deg, start, improve=True)
+
+    return _Sweep(angle_deg % 180.0, runs, breaks, len(cells), again)
+
+
+@dataclass
+class _Frame:
+    """The free area seen at one sweep angle: rotated once, shared by every layout."""
+
+    angle_deg: float
+    theta: float
+    free_rot: BaseGeometry
+    keep_out_rot: BaseGeometry | None
+    rings: _Rings
+
+    @classmethod
+    def at(
+        cls, free: BaseGeometry, rings: _Rings, keep_out: BaseGeometry, angle_deg: float
+    ) -> _Frame:
+        theta = math.radians(angle_deg)
+        free_rot = shapely.transform(free, lambda xy: _rotate(xy, theta))
+        ko_rot = (
+            None
+            if keep_out.is_empty
+            else shapely.transform(keep_out, lambda xy: _rotate(xy, theta))
+        )
+        return cls(angle_deg % 180.0, theta, free_rot, ko_rot, rings)
 
 
 def _sweeps_at(
@@ -807,24 +850,293 @@ def _sweeps_at(
     start: np.ndarray | None,
     variants: Sequence[tuple[float, float]],
 ) -> list[_Sweep]:
-    """One sweep per decomposition variant ``(jump_m, bridge_m)`` (see :func:`_cells`)."""
-    theta = math.radians(angle_deg)
-    free_rot = shapely.transform(free, lambda xy: _rotate(xy, theta))
-    ko_rot = (
-        None if keep_out.is_empty else shapely.transform(keep_out, lambda xy: _rotate(xy, theta))
-    )
-    events = _events(rings, theta, spacing / 2.0)
+    """Cell-layout sweeps at one angle, one per decomposition variant ``(jump_m, bridge_m)``."""
+    return _cell_sweeps(_Frame.at(free, rings, keep_out, angle_deg), spacing, start, variants)
+
+
+def _cell_sweeps(
+    frame: _Frame,
+    spacing: float,
+    start: np.ndarray | None,
+    variants: Sequence[tuple[float, float]],
+    *,
+    improve: bool = True,
+) -> list[_Sweep]:
+    events = _events(frame.rings, frame.theta, spacing / 2.0)
     out = []
     seen: set[tuple[int, ...]] = set()
     for jump, bridge in variants:
-        cells = _cells(free_rot, events, spacing, jump, bridge, ko_rot)
+        cells = _cells(frame.free_rot, events, spacing, jump, bridge, frame.keep_out_rot)
         key = tuple(len(c) for c in cells)
         if key in seen:
             continue  # same decomposition as an earlier variant
         seen.add(key)
         lanes = [_cell_lanes(c, spacing) for c in cells]
-        out.append(_sweep_cells(lanes, theta, angle_deg, start))
+        out.append(_sweep_cells(lanes, frame.theta, frame.angle_deg, start, improve=improve))
     return out
+
+
+# --------------------------------------------------------------------------- layouts
+# A layout turns one angle's frame into candidate sweeps; the planner keeps the fastest
+# assembled path over every (angle, layout) pair it tries. Same signature for all.
+
+
+def layout_cells(frame: _Frame, spacing: float, start: np.ndarray | None) -> list[_Sweep]:
+    """Vertex-event cells, per-cell lanes with exact ends (two decomposition variants)."""
+    variants = ((math.inf, math.inf), (2.0 * spacing, 0.0))
+    return _cell_sweeps(frame, spacing, start, variants, improve=False)
+
+
+def layout_bands(frame: _Frame, spacing: float, start: np.ndarray | None) -> list[_Sweep]:
+    """Bands ``spacing`` wide over the whole area, one lane per connected piece of a band
+    spanning its whole extent; flown cell by cell and band by band (lane-major)."""
+    bands = _band_lanes(frame.free_rot, spacing)
+    if not bands:
+        return []
+    cells = _band_cells(bands)
+    out = [_sweep_cells(cells, frame.theta, frame.angle_deg, start, improve=False)]
+    if len(cells) > 1:
+        runs, breaks = _band_serpentine(bands)
+        world = [_rotate(r, -frame.theta) for r in runs]
+        out.append(_Sweep(frame.angle_deg, world, breaks, len(cells)))
+    return out
+
+
+_Layout = Callable[[_Frame, float, "np.ndarray | None"], list[_Sweep]]
+_LAYOUTS: tuple[_Layout, ...] = (layout_cells, layout_bands)
+_GOOD_COVER = 0.995  # coverage a path needs to win on time alone
+_TRY_DETOURS = True  # also lay lanes across keep-out areas inside the zone, flown round them
+
+
+def _band_lanes(free_rot: BaseGeometry, spacing: float) -> list[tuple[int, list[Lane]]]:
+    """Per non-empty band (bottom to top): band index and lanes (y, x0, x1) sorted by x; a
+    lane spans the whole x-extent of one connected piece of the band (overlapping pieces
+    share one), so every point of the band is within ``spacing / 2`` of a lane."""
+    minx, miny, maxx, maxy = free_rot.bounds
+    height = maxy - miny
+    n = max(1, math.ceil(height / spacing - 1e-9))
+    ys = miny + (height - (n - 1) * spacing) / 2.0 + spacing * np.arange(n)
+    try:
+        pieces = np.array(
+            [
+                shapely.clip_by_rect(
+                    free_rot, minx - 1.0, y - spacing / 2, maxx + 1.0, y + spacing / 2
+                )
+                for y in ys.tolist()
+            ],
+            dtype=object,
+        )
+    except shapely.errors.GEOSException:  # pragma: no cover - invalid input after rotation
+        boxes = shapely.box(minx - 1.0, ys - spacing / 2.0, maxx + 1.0, ys + spacing / 2.0)
+        pieces = shapely.intersection(boxes, free_rot)
+    parts, idx = shapely.get_parts(pieces, return_index=True)
+    poly = shapely.get_type_id(parts) == 3
+    parts, idx = parts[poly], idx[poly]
+    if len(parts):
+        big = shapely.area(parts) > 1e-9 * spacing * spacing
+        parts, idx = parts[big], idx[big]
+    bands: list[list[Lane]] = [[] for _ in range(n)]
+    if len(parts):
+        b = shapely.bounds(parts)
+        for k in np.lexsort((b[:, 0], idx)).tolist():
+            band = bands[idx[k]]
+            x0, x1 = float(b[k, 0]), float(b[k, 2])
+            if band and x0 <= band[-1][2] + 1e-9:
+                y, px0, px1 = band[-1]
+                band[-1] = (y, px0, max(px1, x1))
+            else:
+                band.append((float(ys[idx[k]]), x0, x1))
+    return [(i, band) for i, band in enumerate(bands) if band]
+
+
+def _band_cells(bands: list[tuple[int, list[Lane]]]) -> list[list[Lane]]:
+    """A lane continues the cell of the one lane it overlaps below, if that lane overlaps
+    nothing else above."""
+
+    def overlap(a: Lane, b: Lane) -> bool:
+        return a[1] <= b[2] and b[1] <= a[2]
+
+    cells: list[list[Lane]] = []
+    prev_cell: list[int] = []
+    prev_band: list[Lane] = []
+    prev_i = -2
+    for i, band in bands:
+        if i != prev_i + 1:
+            prev_band, prev_cell = [], []
+        cur_cell = []
+        for lane in band:
+            below = [k for k, p in enumerate(prev_band) if overlap(p, lane)]
+            if len(below) == 1 and sum(overlap(prev_band[below[0]], q) for q in band) == 1:
+                cells[prev_cell[below[0]]].append(lane)
+                cur_cell.append(prev_cell[below[0]])
+            else:
+                cells.append([lane])
+                cur_cell.append(len(cells) - 1)
+        prev_cell, prev_band, prev_i = cur_cell, band, i
+    return cells
+
+
+def _band_serpentine(bands: list[tuple[int, list[Lane]]]) -> tuple[list[np.ndarray], list[bool]]:
+    """Lane-major order: band by band in alternating direction, lanes by x."""
+    runs, breaks = [], []
+    right = False
+    for _, band in bands:
+        lanes = band[::-1] if right else band
+        for k, (y, x0, x1) in enumerate(lanes):
+            runs.append(np.array([[x1, y], [x0, y]]) if right else np.array([[x0, y], [x1, y]]))
+            breaks.append(k > 0)
+        right = not right
+    return runs, breaks
+
+
+# --------------------------------------------------------------------------- angle screening
+
+
+def _flight_times(paths: np.ndarray, kin: Kinematics) -> np.ndarray:
+    """:func:`flight_time_s` of M polylines at once, (M, P, 2); rows may end in repeats of
+    their last point (zero-length legs cost nothing). Zero-length legs inside a row count as
+    a right-angle turn (the single-path function drops them): good enough to rank angles."""
+    d = np.diff(paths, axis=1)
+    length = np.hypot(d[..., 0], d[..., 1])  # (M, P - 1)
+    real = length > _MIN_LEG_M
+    unit = d / np.where(real, length, 1.0)[..., None] * real[..., None]
+    cos_t = np.clip(np.einsum("mij,mij->mi", unit[:, :-1], unit[:, 1:]), -1.0, 1.0)
+    v, a = float(kin.speed_mps), float(kin.accel_mps2)
+    m, p = paths.shape[:2]
+    lim = np.zeros((m, p))
+    both = real[:, :-1] & real[:, 1:]
+    lim[:, 1:-1] = np.where(real[:, 1:], v * (1.0 + cos_t) / 2.0, 0.0)
+    two_a_len = 2.0 * a * length
+    for i in range(1, p):
+        lim[:, i] = np.minimum(lim[:, i], np.sqrt(lim[:, i - 1] ** 2 + two_a_len[:, i - 1]))
+    for i in range(p - 2, -1, -1):
+        lim[:, i] = np.minimum(lim[:, i], np.sqrt(lim[:, i + 1] ** 2 + two_a_len[:, i]))
+    u, w = lim[:, :-1], lim[:, 1:]
+    peak = np.sqrt((two_a_len + u * u + w * w) / 2.0)
+    triangular = (2.0 * peak - u - w) / a
+    trapezoid = (2.0 * v - u - w) / a + (length - (2.0 * v * v - u * u - w * w) / (2.0 * a)) / v
+    legs = np.where(peak <= v, triangular, trapezoid)
+    theta = np.arccos(cos_t)
+    turns = np.where(both, theta / math.radians(kin.turn_rate_dps) * (1.0 - cos_t) / 2.0, 0.0)
+    return legs.sum(axis=1) + turns.sum(axis=1)
+
+
+def _lane_turn_s(spacing: float, kin: Kinematics) -> float:
+    """Marginal time of one more lane beyond flying its length: the cost of a lane change."""
+    long = max(20.0 * spacing, 4.0 * kin.speed_mps**2 / kin.accel_mps2)
+
+    def t(n: int) -> float:
+        pts = []
+        for k in range(n):
+            xs = (0.0, long) if k % 2 == 0 else (long, 0.0)
+            pts.extend([(xs[0], k * spacing), (xs[1], k * spacing)])
+        return flight_time_s(np.asarray(pts), kin)
+
+    return t(3) - t(2) - long / kin.speed_mps
+
+
+def _screen_angles(
+    free: BaseGeometry, spacing: float, kin: Kinematics, angles_deg: np.ndarray
+) -> np.ndarray:
+    """Estimated flight time per angle, without any layout (vectorised over angles).
+
+    For each angle the lanes of :func:`_cell_lanes` (``ceil(height / spacing)`` spread
+    evenly) are estimated from where three lines across each lane's slab cross the free
+    area's edges: a lane piece per pair of crossings, length from the signed crossing
+    abscissae (rings oriented, so no sorting), cut at both ends as exact lane ends allow.
+    Estimate: total lane length / speed + pieces * cost of a lane change.
+    """
+    p_list, q_list = [], []
+    for poly in shapely.get_parts(shapely.orient_polygons(free)):
+        for ring in [poly.exterior, *poly.interiors]:
+            c = np.asarray(ring.coords)
+            p_list.append(c[:-1])
+            q_list.append(c[1:])
+    p, q = np.concatenate(p_list), np.concatenate(q_list)
+    theta = np.radians(np.asarray(angles_deg, dtype=float))
+    c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
+    xp, yp = p[:, 0] * c + p[:, 1] * s, -p[:, 0] * s + p[:, 1] * c  # (M, E)
+    xq, yq = q[:, 0] * c + q[:, 1] * s, -q[:, 0] * s + q[:, 1] * c
+    ylo, yhi = yp.min(axis=1), yp.max(axis=1)
+    height = yhi - ylo
+    n = np.maximum(1, np.ceil(height / spacing - 1e-9)).astype(int)
+    d = height / n
+    r = spacing / 2.0
+    cut = np.sqrt(np.maximum(r * r - (d / 2.0) ** 2, 0.0))
+    dy = yq - yp
+    safe = np.where(dy == 0.0, 1.0, dy)
+    fracs = np.array([0.02, 0.5, 0.98])
+    nmax = int(n.max())
+    k = np.arange(nmax)
+    n_edges = p.shape[0]
+    chunk = max(1, int(3e6 // (nmax * len(fracs) * n_edges)))
+    est = np.empty(len(theta))
+    turn = _lane_turn_s(spacing, kin)
+    for a in range(0, len(theta), chunk):
+        sl = slice(a, a + chunk)
+        ys = ylo[sl, None, None] + d[sl, None, None] * (k[None, :, None] + fracs[None, None, :])
+        y = ys[..., None]  # (m, K, F, 1)
+        ypa, yqa = yp[sl, None, None, :], yq[sl, None, None, :]
+        cross = (ypa <= y) != (yqa <= y)
+        xc = xp[sl, None, None, :] + (y - ypa) / safe[sl, None, None, :] * (
+            xq[sl, None, None, :] - xp[sl, None, None, :]
+        )
+        pieces = (cross.sum(axis=-1) // 2).max(axis=-1)  # (m, K)
+        lo = np.where(cross, xc, np.inf).min(axis=(-1, -2)) + cut[sl, None]
+        hi = np.where(cross, xc, -np.inf).max(axis=(-1, -2)) - cut[sl, None]
+        with np.errstate(invalid="ignore"):  # inf - inf where a line misses the area
+            mid = (lo + hi) / 2.0
+            lo, hi = np.minimum(lo, mid), np.maximum(hi, mid)
+        # the serpentine over lanes [lo, hi] at each slab centre, costed for all angles at once
+        m_, kk = lo.shape
+        yk = ylo[sl, None] + d[sl, None] * (k[None, :] + 0.5)
+        valid = (k[None, :] < n[sl, None]) & np.isfinite(lo)
+        order = np.argsort(~valid, axis=1, kind="stable")  # real lanes first, in order
+        rows = np.arange(m_)[:, None]
+        lo, hi, yk = lo[rows, order], hi[rows, order], yk[rows, order]
+        count = valid.sum(axis=1)
+        flip = (k[None, :] % 2) == 1
+        first = np.where(flip, hi, lo)
+        second = np.where(flip, lo, hi)
+        xs = np.stack([first, second], axis=2).reshape(m_, 2 * kk)
+        path = np.stack([xs, np.repeat(yk, 2, axis=1)], axis=2)
+        last = np.maximum(2 * count - 1, 0)
+        pad = np.arange(2 * kk)[None, :] > last[:, None]
+        path = np.where(pad[..., None], path[rows, last[:, None]], path)
+        path = np.nan_to_num(path, posinf=0.0, neginf=0.0)
+        extra = np.where(k[None, :] < n[sl, None], np.maximum(pieces - 1, 0), 0).sum(axis=1)
+        est[sl] = _flight_times(path, kin) + extra * turn
+    return est
+
+
+def _best_angles(
+    free: BaseGeometry, spacing: float, kin: Kinematics, keep: int, apart_deg: float = 4.0
+) -> list[float]:
+    """The ``keep`` best angles by :func:`_screen_angles` over a 1 degree grid plus the edge
+    directions of the free area, at least ``apart_deg`` from each other."""
+    angles = np.unique(np.round(np.r_[np.arange(0.0, 180.0, 1.0), _edge_angles(free)], 6))
+    est = _screen_angles(free, spacing, kin, angles)
+    picked: list[float] = []
+    for i in np.argsort(est, kind="stable").tolist():
+        a = float(angles[i])
+        if all(min(abs(a - b), 180.0 - abs(a - b)) >= apart_deg for b in picked):
+            picked.append(a)
+            if len(picked) >= keep:
+                break
+    return picked
+
+
+def _edge_angles(free: BaseGeometry, edges: int = 8) -> np.ndarray:
+    """Directions (mod 180) of the longest edges of the free area."""
+    coords = [
+        np.asarray(ring.coords)
+        for poly in shapely.get_parts(free)
+        for ring in [poly.exterior, *poly.interiors]
+    ]
+    d = np.concatenate([np.diff(c, axis=0) for c in coords])
+    ln = np.hypot(d[:, 0], d[:, 1])
+    top = np.argsort(-ln)[:edges]
+    return np.degrees(np.arctan2(d[top, 1], d[top, 0])) % 180.0
 
 
 class _Assembler:
@@ -924,27 +1236,93 @@ def _rotate_ring(ring: np.ndarray, near: np.ndarray | None) -> np.ndarray:
     return np.vstack([body, body[:1]])
 
 
-def _candidate_angles(free: BaseGeometry, step_deg: float = 20.0, edges: int = 6) -> list[float]:
-    """Grid angles plus the directions of the longest edges (mod 180)."""
-    angles = list(np.arange(0.0, 180.0, step_deg))
-    rings = []
-    for poly in shapely.get_parts(free):
-        rings.extend([poly.exterior, *poly.interiors])
-    lengths, dirs = [], []
-    for ring in rings:
-        c = np.asarray(ring.coords)
-        d = np.diff(c, axis=0)
-        lengths.append(np.hypot(d[:, 0], d[:, 1]))
-        dirs.append(np.degrees(np.arctan2(d[:, 1], d[:, 0])) % 180.0)
-    if lengths:
-        ln, dr = np.concatenate(lengths), np.concatenate(dirs)
-        for k in np.argsort(-ln)[: edges * 4]:
-            a = float(dr[k])
-            if all(min(abs(a - b), 180 - abs(a - b)) > 1.0 for b in angles[-edges:] + angles):
-                angles.append(a)
-                if len(angles) >= int(180 / step_deg) + edges:
-                    break
-    return angles
+_Finish = Callable[["_Sweep | None"], tuple[float, np.ndarray, list[str]]]
+_Result = tuple[float, np.ndarray, list[str], "_Sweep | None", "float | None"]
+
+
+def _search(
+    free: BaseGeometry,
+    zone: BaseGeometry,
+    graph: TransitGraph,
+    spacing: float,
+    kin: Kinematics,
+    forced: float | None,
+    pos: np.ndarray | None,
+    lead_xy: list[np.ndarray],
+    finish: _Finish,
+    *,
+    keep_angles: int = 4,
+    refine_deg: Sequence[float] = (-2.0, -1.0, 1.0, 2.0),
+) -> _Result:
+    """Fastest assembled sweep over the screened angles and every layout.
+
+    Candidates are ranked by the flight time of their runs joined by straight legs (which
+    is the final path when no keep-out area is near); the best few are assembled for real.
+    Where keep-out areas lie inside the zone, the layouts are also run on the zone with them
+    filled in: lanes cross the keep-out, are cut at its edge and joined round it by
+    :class:`TransitGraph` paths; such a path wins only if faster and covering as much.
+    Returns (time, waypoints, kinds, sweep, measured coverage or None).
+    """
+    layouts = _LAYOUTS  # read at call time: tests restrict it to one strategy
+    near = graph.keep_out
+    if not near.is_empty:
+        x0, y0, x1, y1 = free.bounds
+        pad = 2.0 * spacing
+        near = _polygonal(_clip(near, x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+    inside = not near.is_empty and zone.area - free.area > 1e-6 * zone.area
+    if forced is not None:
+        angles = [forced % 180.0]
+    else:
+        angles = _best_angles(free, spacing, kin, keep_angles)
+        if inside:  # lanes may also cross keep-out areas: screen the zone without them too
+            angles += [a for a in _best_angles(zone, spacing, kin, 2) if a not in angles]
+
+    def straight_s(sw: _Sweep) -> float:
+        return flight_time_s(np.vstack([*lead_xy, *sw.runs]), kin)
+
+    def pool(
+        area: BaseGeometry, keep_out: BaseGeometry, angles: Sequence[float]
+    ) -> list[tuple[float, _Sweep]]:
+        rings = _rings_of(area, keep_out)
+        out: list[tuple[float, _Sweep]] = []
+        for a in angles:
+            frame = _Frame.at(area, rings, keep_out, a)
+            for layout in layouts:
+                out.extend((straight_s(sw), sw) for sw in layout(frame, spacing, pos))
+        return out
+
+    def top(cands: list[tuple[float, _Sweep]], keep: int) -> list[_Sweep]:
+        """The ``keep`` best sweeps by straight-joined time, cell orders improved (2-opt)."""
+        cands = sorted(cands, key=lambda c: c[0])[: keep + 1]
+        better = [sw.improve() for _, sw in cands if sw.improve is not None]
+        cands += [(straight_s(sw), sw) for sw in better]
+        return [sw for _, sw in sorted(cands, key=lambda c: c[0])[:keep]]
+
+    cands = pool(free, near, angles)
+    if forced is None:
+        a0 = min(cands, key=lambda c: c[0])[1].angle_deg
+        cands += pool(free, near, [(a0 + d) % 180.0 for d in refine_deg])
+    if near.is_empty:  # straight joins: the screened path is the final one, fully covering
+        sw = top(cands, 1)[0]
+        return (*finish(sw), sw, None)
+    # Lanes cut at a keep-out edge may leave slivers beside it: among the assembled paths,
+    # the fastest one covering at least _GOOD_COVER of the free area wins (else the best
+    # covering one).
+    finals = [(*finish(sw), sw) for sw in top(cands, 5)]
+    if inside and _TRY_DETOURS:
+        angle = min(finals, key=lambda r: r[0])[3].angle_deg
+        finals += [(*finish(sw), sw) for sw in top(pool(zone, Polygon(), [angle]), 2)]
+    finals.sort(key=lambda r: r[0])
+    best: _Result | None = None
+    for t, xy, kinds, sw in finals:
+        got = covered_fraction(free, xy, spacing)
+        if best is None or got > (best[4] or 0.0):
+            best = (t, xy, kinds, sw, got)
+        if got >= _GOOD_COVER:
+            best = (t, xy, kinds, sw, got)
+            break
+    assert best is not None
+    return best
 
 
 def plan_sweep(
@@ -1021,51 +1399,14 @@ def plan_sweep(
         xy, kinds = asm.join(pieces, start)
         return flight_time_s(xy, kinematics), xy, kinds
 
-    best: tuple[float, np.ndarray, list[str], _Sweep | None]
+    best: list  # [time, waypoints, kinds, sweep]
+    measured: float | None = None
     if perimeter == "only":
         t, xy, kinds = finish(None)
-        best = (t, xy, kinds, None)
+        best = [t, xy, kinds, None]
     else:
-        # Screening merit: flight_time_s of the runs joined by straight legs. When no keep-out
-        # area comes near the zone this IS the final path; otherwise the finalists are costed
-        # again on their real assembled path (lanes split at keep-out areas, detours round them).
-        free_rings = _rings_of(free, graph.keep_out)
-        near = graph.keep_out
-        if not near.is_empty:
-            x0, y0, x1, y1 = free.bounds
-            pad = 2.0 * spacing
-            near = _polygonal(_clip(near, x0 - pad, y0 - pad, x1 + pad, y1 + pad))
-        variants = ((math.inf, math.inf), (2.0 * spacing, 0.0))
-        sweeps: dict[float, list[_Sweep]] = {}
-        screen: dict[float, float] = {}
-        head_xy = [p for p, _ in head] + ([] if start is None else [start[None]])
-
-        def quick(a: float) -> float:
-            a = round(a % 180.0, 6)
-            if a not in screen:
-                sweeps[a] = _sweeps_at(free, free_rings, near, a, spacing, pos, variants)
-                screen[a] = min(
-                    flight_time_s(np.vstack([*head_xy, *sw.runs]), kinematics) for sw in sweeps[a]
-                )
-            return screen[a]
-
-        def full(a: float) -> tuple[float, np.ndarray, list[str], _Sweep]:
-            quick(a)
-            a = round(a % 180.0, 6)
-            return min(((*finish(sw), sw) for sw in sweeps[a]), key=lambda r: r[0])
-
-        if forced is not None:
-            best = full(forced)
-        else:
-            for a in _candidate_angles(free):
-                quick(a)
-            a0 = min(screen, key=screen.__getitem__)
-            for step in (4.0, 2.0, 1.0):
-                for a in (a0 - step, a0 + step):
-                    quick(a)
-                a0 = min(screen, key=screen.__getitem__)
-            finalists = sorted(screen, key=screen.__getitem__)[: 1 if near.is_empty else 3]
-            best = min((full(a) for a in finalists), key=lambda r: r[0])
+        lead = ([] if start is None else [start[None]]) + [p for p, _ in head]
+        *best, measured = _search(free, geom, graph, spacing, kinematics, forced, pos, lead, finish)
 
     t, xy, kinds, sweep = best
     length = float(np.hypot(*np.diff(xy, axis=0).T).sum()) if len(xy) > 1 else 0.0
@@ -1076,5 +1417,8 @@ def plan_sweep(
         cells=0 if sweep is None else sweep.cells,
         length_m=length,
         duration_s=t,
-        covered_fraction=covered_fraction(free, xy, spacing) if len(xy) else 0.0,
+        covered_fraction=(
+            measured if measured is not None
+            else covered_fraction(free, xy, spacing) if len(xy) else 0.0
+        ),
     )

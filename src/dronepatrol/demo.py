@@ -109,11 +109,11 @@ def print_demo(res: dict[str, Any], file: Any = None) -> None:
 
     p(f"planned in {res['planned_s']:.1f} s; flew {res['sorties']} sorties "
       f"({res['sim_time_s'] / 60:.0f} simulated min) in {res['flown_s']:.0f} s")
-    p(f"{_pad('zone', 22)} {'kind':<11} {'heard':>7} {'min msgs':>8} {'target':>7}")
+    p(f"{_pad('zone', 22)} {'kind':<11} {'heard':>7} {'mean msgs':>9} {'target':>7}")
     for r in res["rows"]:
         heard = "-" if r["heard_fraction"] is None else f"{r['heard_fraction']:.1%}"
         target = "-" if r["target_s"] is None else f"{r['target_s'] / 60:.0f} min"
-        p(f"{_pad(r['zone'], 22)} {r['kind']:<11} {heard:>7} {r['min_heard']:>8} {target:>7}")
+        p(f"{_pad(r['zone'], 22)} {r['kind']:<11} {heard:>7} {r['mean_heard']:>9.1f} {target:>7}")
     for v in res["vehicles"]:
         state = "ok" if v.error is None else f"FAILED: {v.error}"
         p(f"{v.name}: {v.sorties_flown}/{v.sorties_planned} sorties, battery used "

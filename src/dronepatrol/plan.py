@@ -40,7 +40,7 @@ class PlanOptions:
     altitude_m: float = 50.0
     speed_mps: float = 8.0
     accel_mps2: float = 2.0
-    clearance_m: float = 10.0
+    clearance_m: float = 30.0
     perimeter: str = "none"
     perimeter_margin_m: float | None = None
 
