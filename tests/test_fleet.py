@@ -330,3 +330,64 @@ def test_example_city_beats_the_previous_dispatcher(example_plan):
     _, chosen = planner.schedule(drones)
     _, edf = planner.evaluate(drones, planner.dispatch(drones))
     assert max(z.ratio for z in chosen) <= max(z.ratio for z in edf) + 1e-9
+
+
+# ------------------------------------------------------------------ rotations across bases
+
+
+def _two_base_city():
+    # one sealed zone beside each of two bases 1.2 km apart; each zone's sortie plus swap
+    # is a bit longer than the 14 min period, so one rotation per base needs 2 + 2 drones
+    # and a rotation over both bases (sorties landing at the other base) needs fewer
+    zones = [("W", "sealed", box(-700, 0, -200, 350)), ("E", "sealed", box(200, 0, 700, 350))]
+    return city(*zones, bases=((-600, -100), (600, -100)))
+
+
+def test_rotation_over_two_bases_needs_fewer_drones_and_chains_bases():
+    plan = plan_patrol(_two_base_city(), PlanOptions(spacing_m=50))
+    opts = FleetOptions(drones=2, shift_s=2 * 3600, revisit_min={"sealed": 14.0}, **FAST)
+    drones = opts.drone_specs(plan.options.speed_mps)
+    planner = _Planner(plan, opts, drones, NearestLoopSolver())
+    per_base = sum(sum(g.need() for g in planner.base_configs(b)[0])
+                   for b in sorted({lp.base for lp in planner.loops}))
+    cross = planner.min_rotation_drones()
+    assert cross < per_base
+    sched = plan_fleet(plan, replace(opts, drones=cross))
+    assert sched.feasible
+    sorties = _all_sorties(sched)
+    assert any(s.start_base != s.end_base for s in sorties)
+    for d in sched.drones:
+        ss = sched.sorties[d.name]
+        assert ss
+        for a, b in zip(ss, ss[1:], strict=False):
+            assert b.start_base == a.end_base
+            assert b.start_s >= a.end_s + d.swap_s - 1e-6
+        for s in ss:
+            assert s.route.duration_s <= d.budget_s + 1e-6
+            assert s.route.start_base == s.start_base and s.route.end_base == s.end_base
+    # the schedule's JSON names each drone's home as its first sortie's base
+    data = schedule_to_json(sched)
+    for d in data["drones"]:
+        assert d["home_base"] == d["sorties"][0]["start_base"]
+
+
+def test_longer_periods_share_a_slot_every_mth_cycle(example_plan):
+    # in every cross-base rotation, a slot holding m loops has each flown every m-th
+    # instance: m * cycle / drones must meet each of its loops' periods at the needed count
+    opts = FleetOptions(drones=6, **FAST)
+    planner = _Planner(example_plan, opts, opts.drone_specs(8.0), NearestLoopSolver())
+    configs = planner.cross_configs()
+    assert configs
+    shared = 0
+    for cfg in configs:
+        seen = sorted(i for g in cfg for i in g.loops)
+        assert seen == list(range(len(planner.loops)))  # every loop in exactly one rotation
+        for g in cfg:
+            k = g.need()
+            for sl in g.slots:
+                if sl[0] < 0:
+                    continue
+                shared += len(sl) > 1
+                for i in sl:
+                    assert len(sl) * g.cycle_s / k <= planner.loops[i].period_s + 1e-6
+    assert shared > 0

@@ -20,6 +20,15 @@ Pipeline (each stage small and replaceable, after a :class:`~dronepatrol.plan.Pa
    drone d staggered by d C / k, so each loop is flown every C / k exactly: it meets the
    shortest period P of the rotation iff k >= ceil(C / P). Drones go one by one to the
    rotation with the worst gap ratio (drones with a home base only to rotations there).
+   When every drone's home base is free, rotations spanning all bases are tried too
+   (:meth:`_Planner.cross_configs`): the slots of a rotation go base by base along a short
+   tour of the bases, the last sortie at each base lands at the next one (or, when no loop
+   of the base can reach it within the battery, a transit-only ferry sortie does), so
+   drones migrate round the bases and the whole-drone rounding is paid once per rotation,
+   not once per base. Longer-period loops share a slot, ``m = floor(period / gap)`` loops
+   flown in turn, each every ``m`` cycles / drones. Loops are then moved between rotations
+   while that lowers the drones needed. The configuration with the lowest worst gap ratio
+   for the given fleet is kept.
    Where the rotations miss on a small case (<= 60 loops), the event-driven
    earliest-deadline dispatcher (:func:`_dispatch_base`) is tried too and the better kept.
 4. **Evaluate**: every part's sweep completion times give its gaps; a zone's worst gap is the
@@ -704,6 +713,11 @@ class _Group:
     cycle_s: float
     period_s: float
     members: list[DroneSpec] = field(default_factory=list)
+    slots: list[list[int]] | None = None
+    """Cross-base rotations: the cycle's slots in order; a slot's loops (one base) are flown
+    in turn, instance j of the slot flying loop ``j mod len(slot)``. None: one loop a slot."""
+    variants: dict[int, _Loop] = field(default_factory=dict)
+    """Loops flown ending at another base (the next slot's), by loop index."""
 
     @property
     def drones(self) -> int:
@@ -783,6 +797,8 @@ class _Planner:
         if len(short) != len(self.loop_sets[0]):
             self.loop_sets.append(short)
         self.loops = self.loop_sets[0]
+        self._variants: dict[tuple[int, str], _Loop | None] = {}
+        self._cross: dict[tuple[int, float], list[list[_Group]]] = {}
 
     # -- checks
     def _period(self, zone: str) -> float:
@@ -997,7 +1013,190 @@ class _Planner:
             view = self.with_loops(loops)
             bases = sorted({lp.base for lp in loops})
             out.append(sum(sum(g.need() for g in view.base_configs(b, scale)[0]) for b in bases))
+            out.extend(sum(g.need() for g in cfg) for cfg in view.cross_configs(scale)[:1])
         return min(out)
+
+    # -- stage 3: rotations across bases, longer periods flown every m-th cycle
+    def _base_tour(self, bases: Sequence[str]) -> list[str]:
+        """``bases`` in a short closed tour (nearest neighbour from the first)."""
+        left = list(bases)
+        tour = [left.pop(0)]
+        while left:
+            here = np.asarray(self.plan.base_xy(tour[-1]))
+            nxt = min(left, key=lambda b: float(np.hypot(*(np.asarray(self.plan.base_xy(b))
+                                                            - here))))
+            left.remove(nxt)
+            tour.append(nxt)
+        return tour
+
+    def _variant(self, i: int, end_base: str) -> _Loop | None:
+        """Loop i flown on to ``end_base`` instead of back home (None: over the budget)."""
+        lp = self.loops[i]
+        if end_base == lp.base:
+            return lp
+        key = (id(lp), end_base)
+        if key not in self._variants:
+            sweeps = [self.parts[j].sweep for j in lp.parts]
+            route = assemble_route(
+                f"{lp.base}-{end_base}", sweeps, self.plan.graph,
+                start_xy=self.plan.base_xy(lp.base), end_xy=self.plan.base_xy(end_base),
+                start_base=lp.base, end_base=end_base, transit_altitude_m=self.alt,
+                kinematics=self.kin, order=[(k, False) for k in range(len(sweeps))],
+            )
+            self._variants[key] = None if route.duration_s > self.budget else _Loop(
+                lp.base, lp.parts, route, lp.period_s,
+                _offsets(route, sweeps, self.kin, self.alt / 2.5))
+        return self._variants[key]
+
+    def _cross_group(self, idx: Sequence[int], gap_s: float, scale: float,
+                     tour: Sequence[str]) -> _Group | None:
+        """One rotation over the loops ``idx`` of every base, aiming at a gap of ``gap_s``.
+
+        Loops of one base and period share a slot ``m = floor(period / gap)`` at a time (the
+        slot's instances fly them in turn, so each is flown every ``m`` cycles / drones); the
+        slots go base by base along ``tour``, the last slot of each base flying on to the next
+        base (the slot that adds least). None if no slot of some base can reach the next.
+        """
+        by: dict[tuple[str, float], list[int]] = {}
+        for i in idx:
+            by.setdefault((self.loops[i].base, self.loops[i].period_s), []).append(i)
+        per_base: dict[str, list[list[int]]] = {}
+        for (b, per), ii in sorted(by.items()):
+            ii = sorted(ii, key=self._cycle, reverse=True)
+            m = max(1, math.floor(per * scale / gap_s + 1e-9))
+            per_base.setdefault(b, []).extend(ii[k:k + m] for k in range(0, len(ii), m))
+        bases = [b for b in tour if b in per_base]
+        slots: list[list[int]] = []
+        variants: dict[int, _Loop] = {}
+        for n, b in enumerate(bases):
+            mine = per_base[b]
+            nxt = bases[(n + 1) % len(bases)]
+            if nxt != b:
+                nxy = np.asarray(self.plan.base_xy(nxt))
+                bxy = np.asarray(self.plan.base_xy(b))
+
+                def extra(sl: list[int], nxy: NDArray[np.float64] = nxy,
+                          bxy: NDArray[np.float64] = bxy) -> float:
+                    out = []
+                    for i in sl:
+                        ex = self.parts[self.loops[i].parts[-1]].sweep.sweep.waypoints_xy[-1]
+                        d = float(np.hypot(*(nxy - ex)) - np.hypot(*(bxy - ex)))
+                        out.append(self._cycle(i) + d / self.speed)
+                    return max(out) - max(self._cycle(i) for i in sl)
+
+                last = None
+                for sl in sorted(mine, key=extra)[:6]:
+                    vs = [self._variant(i, nxt) for i in sl]
+                    if all(v is not None for v in vs):
+                        last = sl
+                        variants.update({i: v for i, v in zip(sl, vs, strict=True)
+                                         if v is not None})
+                        break
+                if last is None:  # every loop of the base is too long to fly on: a ferry
+                    ferry = self._ferry(b, nxt)
+                    if ferry is None:
+                        return None
+                    last = [-1 - n]
+                    variants[last[0]] = ferry
+                    mine = [*mine, last]
+                mine = [sl for sl in mine if sl is not last] + [last]
+            slots.extend(mine)
+        cycle = float(sum(max(variants.get(i, self.loops[i]).flight_s + self.swap for i in sl)
+                          for sl in slots))
+        period = min(min(self.loops[i].period_s for i in sl) * scale / len(sl)
+                     for sl in slots if sl[0] >= 0)
+        return _Group("*", [i for sl in slots for i in sl if i >= 0], cycle, period,
+                      slots=slots, variants=variants)
+
+    def _ferry(self, base: str, end_base: str) -> _Loop | None:
+        """A sortie that only flies from ``base`` to ``end_base`` (None: over the budget)."""
+        key = (0, f"{base}>{end_base}")
+        if key not in self._variants:
+            route = assemble_route(
+                f"{base}-{end_base}", [], self.plan.graph, start_xy=self.plan.base_xy(base),
+                end_xy=self.plan.base_xy(end_base), start_base=base, end_base=end_base,
+                transit_altitude_m=self.alt, kinematics=self.kin, order=[],
+            )
+            self._variants[key] = None if route.duration_s > self.budget else _Loop(
+                base, (), route, math.inf, ())
+        return self._variants[key]
+
+    def _improve(self, groups: list[_Group], scale: float, tour: Sequence[str]
+                 ) -> list[_Group]:
+        """Move loops between rotations (into one whose gap still meets their period) while
+        that lowers the drones needed, or keeps them and gathers the spare capacity in one
+        rotation (the step before it frees a drone)."""
+        if len(groups) < 2:
+            return groups
+        gaps = [g.period_s for g in groups]
+
+        def key(gs: Sequence[_Group]) -> tuple[int, float]:
+            return (sum(g.need() for g in gs),
+                    -max(g.need() - g.cycle_s / g.period_s for g in gs))
+
+        best = key(groups)
+        for _ in range(3):
+            moved = False
+            for i in sorted({i for g in groups for i in g.loops}, key=self._cycle, reverse=True):
+                src = next(r for r, g in enumerate(groups) if i in g.loops)
+                if len(groups[src].loops) == 1:
+                    continue
+                for dst in range(len(groups)):
+                    if dst == src or self.loops[i].period_s * scale < gaps[dst] - 1e-9:
+                        continue
+                    a = self._cross_group([j for j in groups[src].loops if j != i], gaps[src],
+                                          scale, tour)
+                    b = self._cross_group([*groups[dst].loops, i], gaps[dst], scale, tour)
+                    if a is None or b is None:
+                        continue
+                    trial = list(groups)
+                    trial[src], trial[dst] = a, b
+                    k = key(trial)
+                    if k < best:
+                        best, groups, moved = k, trial, True
+                        break
+            if not moved:
+                break
+        return groups
+
+    def cross_configs(self, scale: float = 1.0) -> list[list[_Group]]:
+        """Ways to fly every loop in rotations spanning all bases, fewest drones first.
+
+        Periods are cut into consecutive classes, one rotation each; per rotation the target
+        gap is chosen among ``period / m`` (m = 1..6) for the fewest drones.
+        """
+        key = (id(self.loops), scale)
+        if key in self._cross:
+            return self._cross[key]
+        tour = self._base_tour(sorted({lp.base for lp in self.loops}))
+        periods = sorted({lp.period_s for lp in self.loops})
+        configs: list[list[_Group]] = []
+        for blocks in _contiguous_partitions(len(periods)):
+            groups = []
+            for block in blocks:
+                ps = {periods[b] for b in block}
+                idx = [i for i, lp in enumerate(self.loops) if lp.period_s in ps]
+                lo = min(ps) * scale
+                gaps = sorted({p * scale / m for p in ps for m in range(1, 7)
+                               if p * scale / m <= lo + 1e-9}, reverse=True)
+                best: _Group | None = None
+                for gap in gaps:
+                    g = self._cross_group(idx, gap, scale, tour)
+                    if g is not None and (best is None or (g.need(), g.ratio(g.need()))
+                                          < (best.need(), best.ratio(best.need()))):
+                        best = g
+                if best is None:
+                    break
+                groups.append(best)
+            else:
+                configs.append(groups)
+        configs.sort(key=lambda gs: (sum(g.need() for g in gs),
+                                     max(g.ratio(g.need()) for g in gs), len(gs)))
+        configs += [self._improve(gs, scale, tour) for gs in configs[:3]]
+        configs.sort(key=lambda gs: (sum(g.need() for g in gs),
+                                     max(g.ratio(g.need()) for g in gs), len(gs)))
+        self._cross[key] = configs
+        return configs
 
     @staticmethod
     def _assign(groups: list[_Group], drones: Sequence[DroneSpec]) -> float:
@@ -1019,7 +1218,8 @@ class _Planner:
                 worst(groups).members.append(d)
         return max((g.ratio() for g in groups), default=0.0)
 
-    def rotations(self, drones: Sequence[DroneSpec], scale: float = 1.0) -> list[_Group]:
+    def rotations(self, drones: Sequence[DroneSpec], scale: float = 1.0, *,
+                  cross: bool = True) -> list[_Group]:
         """Rotations with their drones: per base the configuration needing fewest drones,
         then one pass of per-base changes that lower the worst gap ratio (a small fleet
         merges a base's rotations so that every loop gets a drone)."""
@@ -1042,28 +1242,40 @@ class _Planner:
                     if r < best - 1e-9:
                         best, groups, keep = r, gs, c
                 choice[b] = keep
+        if cross and best > 1.0 + 1e-9 and all(d.home_base is None for d in drones):
+            for cfg in self.cross_configs(scale):
+                gs = [replace(g, members=[], loops=list(g.loops)) for g in cfg]
+                r = self._assign(gs, drones)
+                if r < best - 1e-9:
+                    best, groups = r, gs
         return groups
 
-    def rotation_dispatch(self, drones: Sequence[DroneSpec], scale: float = 1.0
-                          ) -> dict[str, list[tuple[float, _Loop]]]:
+    def rotation_dispatch(self, drones: Sequence[DroneSpec], scale: float = 1.0, *,
+                          cross: bool = True) -> dict[str, list[tuple[float, _Loop]]]:
         """Sortie starts per drone: each rotation's drones fly its cycle back to back,
         staggered by cycle / drones; a sortie that would end after the shift is dropped."""
         shift = self.options.shift_s
         out: dict[str, list[tuple[float, _Loop]]] = {d.name: [] for d in drones}
-        for g in self.rotations(drones, scale):
+        for g in self.rotations(drones, scale, cross=cross):
             if not g.members:
                 continue
-            order = sorted(g.loops, key=lambda i: (self.loops[i].period_s, i))
-            tau = np.concatenate([[0.0], np.cumsum([self._cycle(i) for i in order])[:-1]])
+            slots = g.slots if g.slots is not None else [
+                [i] for i in sorted(g.loops, key=lambda i: (self.loops[i].period_s, i))]
+            fly = [[g.variants.get(i, self.loops[i]) for i in sl] for sl in slots]
+            dur = [max(lp.flight_s + self.swap for lp in sl) for sl in fly]
+            tau = np.concatenate([[0.0], np.cumsum(dur)[:-1]])
+            cycle = float(sum(dur))
             k = g.drones
             for d, spec in enumerate(g.members):
-                off = d * g.cycle_s / k
+                off = d * cycle / k
                 n = -1
-                while off + n * g.cycle_s < shift:
-                    for i, t0 in zip(order, tau, strict=True):
-                        start = off + n * g.cycle_s + float(t0)
-                        if start >= -1e-9 and start + self.loops[i].flight_s <= shift + 1e-6:
-                            out[spec.name].append((max(start, 0.0), self.loops[i]))
+                while off + n * cycle < shift:
+                    j = n * k + d  # instance number of every slot in this cycle of drone d
+                    for sl, t0 in zip(fly, tau, strict=True):
+                        lp = sl[j % len(sl)]
+                        start = off + n * cycle + float(t0)
+                        if start >= -1e-9 and start + lp.flight_s <= shift + 1e-6:
+                            out[spec.name].append((max(start, 0.0), lp))
                     n += 1
         return out
 
@@ -1103,16 +1315,19 @@ class _Planner:
         best: tuple[dict[str, tuple[Sortie, ...]], tuple[ZoneRevisit, ...]] | None = None
         for loops in self.loop_sets:
             view = self.with_loops(loops)
-            cands = [view.rotation_dispatch(drones, period_scale)]
-            r = view.evaluate(drones, cands[0], period_scale)
-            if best is None or _score(r[1]) < _score(best[1]):
-                best = r
+            # per-base rotations, and rotations across the bases; the better for the people
+            # on the ground wins (see _better)
+            for cross in (False, True):
+                r = view.evaluate(drones, view.rotation_dispatch(drones, period_scale,
+                                                                 cross=cross), period_scale)
+                if best is None or _better(r[1], best[1]):
+                    best = r
         assert best is not None
         if _score(best[1])[0] > 1.0 + 1e-9 and len(self.loops) <= 60:
             for loops in self.loop_sets:
                 view = self.with_loops(loops)
                 r = view.evaluate(drones, view.dispatch(drones, period_scale), period_scale)
-                if _score(r[1]) < _score(best[1]):
+                if _better(r[1], best[1]):
                     best = r
         return best
 
@@ -1134,7 +1349,7 @@ class _Planner:
                     done[pi].append((t + o0, t + o1))
                 out.append(Sortie(
                     drone=name, index=n, start_s=t, end_s=t + lp.flight_s, start_base=lp.base,
-                    end_base=lp.base, route=replace(lp.route, name=f"{name}-{n + 1}"),
+                    end_base=lp.route.end_base, route=replace(lp.route, name=f"{name}-{n + 1}"),
                     passes=tuple(passes), battery_used_fraction=lp.flight_s / d.endurance_s,
                 ))
             sorties[name] = tuple(out)
@@ -1277,6 +1492,27 @@ def _score(zones: Sequence[ZoneRevisit]) -> tuple[float, float]:
     """Worst ratio, then the summed excess over the targets (lower is better)."""
     ratios = [z.ratio for z in zones]
     return max(ratios, default=0.0), float(sum(max(0.0, r - 1.0) for r in ratios))
+
+
+#: Worst-ratio difference below which two schedules count as equally bad at their worst.
+_WORST_TOLERANCE = 0.05
+
+
+def _better(a: Sequence[ZoneRevisit], b: Sequence[ZoneRevisit]) -> bool:
+    """Whether schedule ``a`` is better than ``b`` for the people on the ground.
+
+    A clearly lower worst ratio wins (more than :data:`_WORST_TOLERANCE`); within that
+    tolerance the schedule that keeps more zones on target wins (a police team would rather
+    have one zone known to be a little late than every zone late), then the smaller summed
+    excess, then the lower worst ratio.
+    """
+    wa, ea = _score(a)
+    wb, eb = _score(b)
+    if abs(wa - wb) > _WORST_TOLERANCE:
+        return wa < wb
+    ma = sum(not z.met for z in a)
+    mb = sum(not z.met for z in b)
+    return (ma, ea, wa) < (mb, eb, wb)
 
 
 def _misses(zones: Sequence[ZoneRevisit]) -> tuple[ZoneMiss, ...]:
