@@ -391,3 +391,19 @@ def test_longer_periods_share_a_slot_every_mth_cycle(example_plan):
                 for i in sl:
                     assert len(sl) * g.cycle_s / k <= planner.loops[i].period_s + 1e-6
     assert shared > 0
+
+
+def test_schedule_choice_prefers_zones_on_target_when_worst_ratios_are_close():
+    from types import SimpleNamespace as Z
+
+    from dronepatrol.fleet import _better
+
+    def zones(*ratios):
+        return [Z(ratio=r, met=r <= 1.0) for r in ratios]
+
+    few_late = zones(1.13, 1.0, 0.9, 0.4)  # one zone a little late
+    all_late = zones(1.10, 1.08, 1.08, 1.10)  # marginally better worst, every zone late
+    assert _better(few_late, all_late) and not _better(all_late, few_late)
+    # a clearly better worst ratio still wins
+    assert _better(zones(1.0, 1.0, 1.0), zones(1.3, 0.5, 0.5))
+    assert not _better(zones(1.3, 0.5, 0.5), zones(1.0, 1.0, 1.0))
