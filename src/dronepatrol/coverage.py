@@ -10,14 +10,18 @@ The pipeline for one zone (:func:`plan_sweep`):
    the area's edges (:func:`_screen_angles`); keep the best few, plus a +-1, 2 degree refinement;
 3. at each kept angle, every layout strategy (:data:`_LAYOUTS`, one function each, same
    signature) proposes sweeps: :func:`layout_cells` (vertex-event boustrophedon cells, per-cell
-   lanes with exact ends, :func:`_cell_lanes`) and :func:`layout_bands` (lanes spanning each
-   connected piece of a ``spacing_m`` band, flown cell by cell or band by band);
+   lanes with exact ends, :func:`_cell_lanes`) and :func:`layout_bands` (one lane per
+   connected piece of a ``spacing_m`` band, exact ends too, flown cell by cell or band by
+   band);
 4. rank by the time of the runs joined straight, improve the best cell orders (2-opt and an
    exact entry-corner choice), assemble with :class:`TransitGraph` detours where a leg would
    enter a keep-out area; where keep-out areas lie inside the zone also try lanes laid over
    them, cut at their edge and flown round them;
 5. keep the fastest assembled path (by :func:`flight_time_s`) covering >= 99.5% of the free
-   area (else the best covering one).
+   area (else the best covering one);
+6. run steps 3-5 once more with the angle forced to 0 degrees and keep the better of the two
+   assembled paths, so the plan is never slower than axis-aligned lanes with the same
+   coverage guarantee and no-fly avoidance.
 
 Turn costs are physical, not tunable here: on a 500 m square at 60 m the floor for any
 back-and-forth is 9 lanes (1.08 x area/spacing/speed) plus 16 half-speed corners, 1.19 x.
@@ -570,11 +574,15 @@ def _cells(
         right = -math.inf
         for p in polys:
             x0, _, x1, _ = p.bounds
-            if groups and x0 - right <= bridge_m and (
-                x0 <= right
-                or keep_out_rot is None
-                or keep_out_rot.is_empty
-                or not keep_out_rot.intersects(shapely.box(right, y0, x0, y1))
+            if (
+                groups
+                and x0 - right <= bridge_m
+                and (
+                    x0 <= right
+                    or keep_out_rot is None
+                    or keep_out_rot.is_empty
+                    or not keep_out_rot.intersects(shapely.box(right, y0, x0, y1))
+                )
             ):
                 groups[-1].append(p)
                 right = max(right, x1)
@@ -665,8 +673,9 @@ def _reverse_variant(variant: int, n_lanes: int) -> int:
     return 2 * (1 - t) + (1 - last_left)
 
 
-def _seq_cost(seq: list[tuple[int, int]], entry: np.ndarray, exit_: np.ndarray,
-              start: np.ndarray | None) -> float:
+def _seq_cost(
+    seq: list[tuple[int, int]], entry: np.ndarray, exit_: np.ndarray, start: np.ndarray | None
+) -> float:
     """Straight-line length of the joins of a (cell, variant) sequence."""
     en = np.array([entry[c, v] for c, v in seq])
     ex = np.array([exit_[c, v] for c, v in seq])
@@ -727,9 +736,14 @@ def _order_cells(
     return seq
 
 
-def _two_opt(seq: list[tuple[int, int]], entry: np.ndarray, exit_: np.ndarray,
-             rev: np.ndarray, start: np.ndarray | None, passes: int = 8
-             ) -> list[tuple[int, int]]:
+def _two_opt(
+    seq: list[tuple[int, int]],
+    entry: np.ndarray,
+    exit_: np.ndarray,
+    rev: np.ndarray,
+    start: np.ndarray | None,
+    passes: int = 8,
+) -> list[tuple[int, int]]:
     """First-improvement 2-opt on an open path whose items have an entry and an exit."""
     seq = list(seq)
     n = len(seq)
@@ -767,13 +781,12 @@ def _two_opt(seq: list[tuple[int, int]], entry: np.ndarray, exit_: np.ndarray,
     return seq
 
 
-def _best_variants(order: list[int], entry: np.ndarray, exit_: np.ndarray,
-                   start: np.ndarray | None) -> list[tuple[int, int]]:
+def _best_variants(
+    order: list[int], entry: np.ndarray, exit_: np.ndarray, start: np.ndarray | None
+) -> list[tuple[int, int]]:
     """Exact (dynamic programming) choice of each cell's variant for a fixed order."""
     first = order[0]
-    cost = (
-        np.hypot(*(entry[first] - start).T) if start is not None else np.zeros(entry.shape[1])
-    )
+    cost = np.hypot(*(entry[first] - start).T) if start is not None else np.zeros(entry.shape[1])
     back = []
     for a, b in zip(order[:-1], order[1:], strict=True):
         d = exit_[a][:, None, :] - entry[b][None, :, :]
@@ -791,8 +804,12 @@ def _best_variants(order: list[int], entry: np.ndarray, exit_: np.ndarray,
 
 
 def _sweep_cells(
-    cells: list[list[Lane]], theta: float, angle_deg: float, start: np.ndarray | None,
-    *, improve: bool = True,
+    cells: list[list[Lane]],
+    theta: float,
+    angle_deg: float,
+    start: np.ndarray | None,
+    *,
+    improve: bool = True,
 ) -> _Sweep:
     """Order the cells' lanes into one sweep (runs in world coordinates)."""
     cells = [c for c in cells if c]
@@ -888,8 +905,9 @@ def layout_cells(frame: _Frame, spacing: float, start: np.ndarray | None) -> lis
 
 
 def layout_bands(frame: _Frame, spacing: float, start: np.ndarray | None) -> list[_Sweep]:
-    """Bands ``spacing`` wide over the whole area, one lane per connected piece of a band
-    spanning its whole extent; flown cell by cell and band by band (lane-major)."""
+    """Bands ``spacing`` wide over the whole area, one lane per connected piece of a band,
+    cut where its round ends still reach the piece; flown cell by cell and band by band
+    (lane-major)."""
     bands = _band_lanes(frame.free_rot, spacing)
     if not bands:
         return []
@@ -910,8 +928,9 @@ _TRY_DETOURS = True  # also lay lanes across keep-out areas inside the zone, flo
 
 def _band_lanes(free_rot: BaseGeometry, spacing: float) -> list[tuple[int, list[Lane]]]:
     """Per non-empty band (bottom to top): band index and lanes (y, x0, x1) sorted by x; a
-    lane spans the whole x-extent of one connected piece of the band (overlapping pieces
-    share one), so every point of the band is within ``spacing / 2`` of a lane."""
+    lane spans one connected piece of the band (pieces whose x-extents overlap share one),
+    cut at both ends as far as its round ends allow (:func:`_exact_ends`), so every point
+    of the band is within ``spacing / 2`` of a lane."""
     minx, miny, maxx, maxy = free_rot.bounds
     height = maxy - miny
     n = max(1, math.ceil(height / spacing - 1e-9))
@@ -938,15 +957,36 @@ def _band_lanes(free_rot: BaseGeometry, spacing: float) -> list[tuple[int, list[
     bands: list[list[Lane]] = [[] for _ in range(n)]
     if len(parts):
         b = shapely.bounds(parts)
+        lo, hi = _exact_ends(parts, ys[idx], spacing / 2.0)
+        reach = -math.inf  # right end (bounds) of the lane being grown, for connectivity
         for k in np.lexsort((b[:, 0], idx)).tolist():
             band = bands[idx[k]]
             x0, x1 = float(b[k, 0]), float(b[k, 2])
-            if band and x0 <= band[-1][2] + 1e-9:
+            if band and x0 <= reach + 1e-9:
                 y, px0, px1 = band[-1]
-                band[-1] = (y, px0, max(px1, x1))
+                band[-1] = (y, min(px0, lo[k]), max(px1, hi[k]))
+                reach = max(reach, x1)
             else:
-                band.append((float(ys[idx[k]]), x0, x1))
+                band.append((float(ys[idx[k]]), lo[k], hi[k]))
+                reach = x1
     return [(i, band) for i, band in enumerate(bands) if band]
+
+
+def _exact_ends(
+    parts: np.ndarray, ys: np.ndarray, radius: float
+) -> tuple[list[float], list[float]]:
+    """Per polygon piece of a band with centre line ``ys``: the shortest lane [lo, hi] on
+    that line whose round ends still reach every point of the piece (as in
+    :func:`_cell_lanes`: ``hi = max(x_v - sqrt(r^2 - dy_v^2))`` over the piece's vertices)."""
+    xy, which = shapely.get_coordinates(parts, return_index=True)
+    w = np.sqrt(np.maximum(radius * radius - (xy[:, 1] - ys[which]) ** 2, 0.0))
+    m = len(parts)
+    hi = np.full(m, -np.inf)
+    lo = np.full(m, np.inf)
+    np.maximum.at(hi, which, xy[:, 0] - w)
+    np.minimum.at(lo, which, xy[:, 0] + w)
+    mid = (lo + hi) / 2.0
+    return np.minimum(lo, mid).tolist(), np.maximum(hi, mid).tolist()
 
 
 def _band_cells(bands: list[tuple[int, list[Lane]]]) -> list[list[Lane]]:
@@ -1325,6 +1365,15 @@ def _search(
     return best
 
 
+def _rank(result: _Result) -> tuple[bool, float]:
+    """Sort key of a search result: covering paths (or unmeasured: no keep-out near, lanes
+    cover by construction) first, fastest first; among poorly covering ones, best covering."""
+    t, _, _, _, got = result
+    if got is None or got >= _GOOD_COVER:
+        return (False, t)
+    return (True, -got)
+
+
 def plan_sweep(
     area: Polygon | MultiPolygon,
     *,
@@ -1406,7 +1455,13 @@ def plan_sweep(
         best = [t, xy, kinds, None]
     else:
         lead = ([] if start is None else [start[None]]) + [p for p, _ in head]
-        *best, measured = _search(free, geom, graph, spacing, kinematics, forced, pos, lead, finish)
+        found = _search(free, geom, graph, spacing, kinematics, forced, pos, lead, finish)
+        if forced is None:
+            # axis-aligned lanes are always a fully assembled candidate: the chosen path is
+            # never slower than ``angle_deg=0`` (at equal coverage)
+            axis = _search(free, geom, graph, spacing, kinematics, 0.0, pos, lead, finish)
+            found = min(found, axis, key=_rank)
+        *best, measured = found
 
     t, xy, kinds, sweep = best
     length = float(np.hypot(*np.diff(xy, axis=0).T).sum()) if len(xy) > 1 else 0.0
@@ -1418,7 +1473,10 @@ def plan_sweep(
         length_m=length,
         duration_s=t,
         covered_fraction=(
-            measured if measured is not None
-            else covered_fraction(free, xy, spacing) if len(xy) else 0.0
+            measured
+            if measured is not None
+            else covered_fraction(free, xy, spacing)
+            if len(xy)
+            else 0.0
         ),
     )
