@@ -84,6 +84,14 @@ def test_failsafe_recommendations_are_documented() -> None:
     assert params["BATT_FS_LOW_ACT"].value == 2 and params["BATT_FS_CRT_ACT"].value == 1
     assert params["FENCE_ENABLE"].value == 1 and params["FENCE_ACTION"].value == 1
     assert all(p.reason for p in params.values())
+    # Altitude (bit 0) and polygons (bit 2), never the circle around home (bit 1): a city
+    # patrol goes farther from home than FENCE_RADIUS; the same value `dronepatrol fly` sets.
+    fence_type = int(params["FENCE_TYPE"].value)
+    assert fence_type & 1 and fence_type & 4 and not fence_type & 2
+    from dronepatrol.fly import FENCE_PARAMS
+
+    assert fence_type == FENCE_PARAMS["FENCE_TYPE"]
+    assert "FENCE_RADIUS" in params["FENCE_TYPE"].reason
 
 
 # -- pre-flight checks ----------------------------------------------------------------------

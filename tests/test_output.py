@@ -68,7 +68,7 @@ def test_waypoints_file_loads_in_pymavlink(plan_dir):
     assert wps[0].x == pytest.approx(lonlat[0, 1], abs=1e-7)  # x is latitude in MAVLink
     assert wps[0].y == pytest.approx(lonlat[0, 0], abs=1e-7)
     assert loader.wp(1).command == ms.NAV_TAKEOFF
-    assert loader.wp(n - 1).command == ms.NAV_RETURN_TO_LAUNCH
+    assert loader.wp(n - 1).command == ms.NAV_LAND  # at the end base, the last waypoint
 
 
 def test_plan_file_has_mission_fence_and_rally(plan_dir):
@@ -118,3 +118,21 @@ def test_map_png(plan_dir, tmp_path):
     assert p.stat().st_size > 20_000
 
 
+
+
+def test_make_dir_refuses_a_file_and_read_json_names_a_damaged_file(tmp_path):
+    from dronepatrol.errors import DronePatrolError
+    from dronepatrol.output import make_dir, read_json, write_json
+
+    assert make_dir(tmp_path / "a" / "b").is_dir()
+    f = tmp_path / "file"
+    f.write_text("x", encoding="utf-8")
+    with pytest.raises(DronePatrolError, match="exists and is not a directory"):
+        make_dir(f)
+    p = write_json(tmp_path / "s.json", {"名": [1, 2]})
+    assert read_json(p) == {"名": [1, 2]} and "名" in p.read_text(encoding="utf-8")
+    p.write_text('{"a": [1,', encoding="utf-8")
+    with pytest.raises(DronePatrolError, match=r"s.json: damaged or truncated.*line 1.*re-run"):
+        read_json(p)
+    with pytest.raises(DronePatrolError, match="missing.*fly again"):
+        read_json(tmp_path / "nope.json", fix="fly again")

@@ -237,3 +237,14 @@ def test_bad_inputs(tmp_path):
         read_speaker_log(bad)
     with pytest.raises(ReportError, match="sorted"):
         FlightTrack(vehicle="1", t_s=[2.0, 1.0], lon_deg=[0, 0], lat_deg=[0, 0], alt_m=[1, 1])
+
+
+def test_a_file_that_is_not_a_speaker_log_is_an_error(tmp_path):
+    from dronepatrol.errors import ReportError
+
+    p = tmp_path / "notes.txt"
+    p.write_text("hello\n", encoding="utf-8")
+    with pytest.raises(ReportError, match=r"notes.txt:1: not a speaker log record.*speaker-"):
+        read_speaker_log(p)
+    with pytest.raises(ReportError, match="cannot read speaker log"):
+        read_speaker_log(tmp_path)

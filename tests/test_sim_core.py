@@ -393,6 +393,27 @@ def test_upload_errors(fleet: SimFleet, gcs: Gcs) -> None:
     assert gcs.recv("MISSION_ACK").type == 0
 
 
+def test_duplicates_and_downloads_during_upload_as_ardupilot(gcs: Gcs) -> None:
+    # MissionItemProtocol: any item but the expected one gets INVALID_SEQUENCE (a duplicate
+    # too), and while an upload is in progress downloads are DENIED.
+    gcs.m.mav.mission_count_send(1, 1, 3, 0)
+    assert gcs.recv("MISSION_REQUEST", lambda r: r.seq == 0) is not None
+    gcs.send_item(wp(0, 0, 0), 0, 0)
+    assert gcs.recv("MISSION_REQUEST", lambda r: r.seq == 1) is not None
+    gcs.send_item(wp(0, 0, 0), 0, 0)  # a duplicate of an item the vehicle already holds
+    assert gcs.recv("MISSION_ACK").type == mavlink.MAV_MISSION_INVALID_SEQUENCE
+    gcs.m.mav.mission_request_list_send(1, 1, 0)
+    assert gcs.recv("MISSION_ACK").type == mavlink.MAV_MISSION_DENIED
+    gcs.m.mav.mission_request_int_send(1, 1, 0, 0)
+    assert gcs.recv("MISSION_ACK").type == mavlink.MAV_MISSION_DENIED
+    for seq in (1, 2):
+        gcs.send_item(wp(seq, 0, 10), seq, 0)
+        if seq == 1:
+            assert gcs.recv("MISSION_REQUEST", lambda r: r.seq == 2) is not None
+    assert gcs.recv("MISSION_ACK").type == mavlink.MAV_MISSION_ACCEPTED
+    assert len(gcs.download(0)) == 3  # downloads work again once the upload is done
+
+
 def test_pending_request_is_resent_then_cancelled(gcs: Gcs) -> None:
     gcs.m.mav.mission_count_send(1, 1, 2, 2)
     first = gcs.recv("MISSION_REQUEST")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import random
 import socket
 import sys
 import time
@@ -388,7 +388,10 @@ def test_live_commands_from_a_gcs(two_zone_plan, tmp_path):
                 gcs.wait_values(SPK_VOL=35)
                 # garbage on the link, then refusals: the agent keeps answering
                 raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                raw.sendto(b"\xfd\x09\x00\x00\x00garbage" + os.urandom(64), ("127.0.0.1", port))
+                # a broken frame, then seeded noise without MAVLink start bytes: random bytes
+                # may hold a start byte with a long length that swallows the next command
+                noise = bytes(b for b in random.Random(7).randbytes(96) if b not in (0xFD, 0xFE))
+                raw.sendto(b"\xfd\x09\x00\x00\x00garbage" + noise[:64], ("127.0.0.1", port))
                 raw.close()
                 assert gcs.command(sp.MAV_CMD_USER_1, 999) == 2  # DENIED: no such message
                 assert gcs.command(sp.MAV_CMD_USER_2, 150) == 2  # DENIED: volume

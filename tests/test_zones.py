@@ -251,3 +251,39 @@ def test_select_keeps_no_fly_and_bases():
     assert small.bases == zs.bases
     with pytest.raises(ZoneFileError, match="no patrol zone called nowhere"):
         zs.select(["nowhere"])
+
+
+def test_read_zones_refuses_a_directory_and_non_geojson_text(tmp_path):
+    with pytest.raises(ZoneFileError, match="is a directory; give the path of a .geojson"):
+        read_zones(tmp_path)
+    txt = tmp_path / "zones.txt"
+    txt.write_text("name,kind\nA,sealed\n", encoding="utf-8")
+    with pytest.raises(ZoneFileError, match="not a GeoJSON object.*KML"):
+        read_zones(txt)
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [("x", "fix the JSON syntax there"), ('{"type": "Feature', "truncated"),
+     ('{"type": "FeatureCollection", "features": [', "truncated"),
+     ('{"type": tru}', "fix the JSON syntax there")],
+)
+def test_json_errors_say_truncated_only_when_the_text_ends_early(tmp_path, text, hint):
+    p = tmp_path / "z.geojson"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ZoneFileError, match=hint):
+        read_zones(p)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("<kml><Document><Placemark>", r"line 1, column 27 \(no element found\).*truncated"),
+     ("<kml><Document></Placemark></kml>", r"mismatched tag.*fix the XML"),
+     ("hello", r"line 1, column 1 \(syntax error\).*not KML"),
+     ("", "no element found")],
+)
+def test_kml_that_is_not_xml_names_line_and_column(tmp_path, text, match):
+    p = tmp_path / "z.kml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ZoneFileError, match=match):
+        read_zones(p)

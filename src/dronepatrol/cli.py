@@ -7,13 +7,15 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from dronepatrol.errors import DronePatrolError
+from dronepatrol.errors import DronePatrolError, DronePatrolWarning
 
 
 def _pad(text: str, width: int) -> str:
@@ -38,14 +40,49 @@ def _lonlat(text: str) -> tuple[float, float]:
     return lon, lat
 
 
-def _positive(text: str) -> float:
+def _finite(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0 or v != v or v == float("inf"):
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def _positive(text: str) -> float:
+    v = _finite(text)
+    if not v > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {text!r}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    v = _finite(text)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction from 0 to below 1 (0.2 keeps 20 %), got {text!r}")
+    return v
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line that points to ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("dronepatrol").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"dronepatrol: error: {where}{message} "
+                     f"(see `{self.prog} --help`)\n")
 
 
 def add_plan_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,19 +109,19 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
                    help="speaker level at 1 m in dB (default 120)")
     b.add_argument("--beam-deg", type=_positive, default=None,
                    help="horn beam width in degrees (default: omnidirectional)")
-    b.add_argument("--snr-db", type=float, default=10.0,
+    b.add_argument("--snr-db", type=_finite, default=10.0,
                    help="required speech-to-noise margin in dB (default 10; 15 is the target)")
     b.add_argument("--min-altitude-m", type=_positive, default=30.0,
                    help="lowest broadcast altitude in metres (default 30)")
     b.add_argument("--max-altitude-m", type=_positive, default=120.0,
                    help="highest broadcast altitude in metres (default 120)")
     f = p.add_argument_group("fleet")
-    f.add_argument("--drones", type=int, default=None,
+    f.add_argument("--drones", type=_count, default=None,
                    help="plan a fleet schedule for N drones over the shift")
     f.add_argument("--shift-h", type=_positive, default=4.0, help="shift length in hours")
     f.add_argument("--endurance-min", type=_positive, default=25.0,
                    help="flight time per battery in minutes (default 25)")
-    f.add_argument("--reserve", type=float, default=0.2,
+    f.add_argument("--reserve", type=_fraction, default=0.2,
                    help="battery fraction kept in reserve (default 0.2)")
     f.add_argument("--swap-min", type=_positive, default=3.0,
                    help="battery swap time at a base in minutes (default 3)")
@@ -96,8 +133,10 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     from dronepatrol.pipeline import PatrolSettings
     from dronepatrol.plan import PlanOptions
 
-    if args.drones is not None and args.drones < 1:
-        raise DronePatrolError(f"--drones must be at least 1, got {args.drones}")
+    if args.min_altitude_m > args.max_altitude_m:
+        raise DronePatrolError(
+            f"--min-altitude-m {args.min_altitude_m:g} is above --max-altitude-m "
+            f"{args.max_altitude_m:g}; give a lowest broadcast altitude at or below the highest")
     opts = PlanOptions(spacing_m=args.spacing_m, altitude_m=args.altitude_m,
                        speed_mps=args.speed_mps, perimeter=args.perimeter)
     return PatrolSettings(
@@ -163,7 +202,9 @@ def print_plan(result: Any, out: Path) -> None:
             if sched.smallest_fleet:
                 print(f"  smallest fleet that meets them: {sched.smallest_fleet} drones")
             if sched.suggested_revisit_min:
-                print(f"  or revisit periods (min): {dict(sched.suggested_revisit_min)}")
+                periods = ", ".join(f"{kind} {minutes:.0f}" for kind, minutes
+                                    in dict(sched.suggested_revisit_min).items())
+                print(f"  or revisit periods (min): {periods}")
     for u in plan.uncoverable:
         print(f"UNCOVERABLE {u.name} ({u.kind}): {u.reason}")
 
@@ -210,26 +251,44 @@ def run_fly(args: argparse.Namespace) -> int:
             raise DronePatrolError(
                 "no vehicle to fly: pass --connect URL per vehicle (ArduPilot SITL: "
                 "tcp:127.0.0.1:5760) or --sim for the built-in simulator")
+        if len(connections) > len(fp.vehicles):
+            raise DronePatrolError(
+                f"{len(connections)} --connect URLs for a plan of {len(fp.vehicles)} "
+                f"vehicle(s) in {args.plan_dir}; give one --connect per vehicle, in route order")
         bars = stack.enter_context(VehicleBars(
             [f"vehicle-{i + 1}" for i in range(len(fp.vehicles))],
             [sum(len(s.mission) for s in v) for v in fp.vehicles]))
         results = fly_plan(args.plan_dir, connections, on_progress=bars.update,
                            connect_timeout_s=args.timeout_s, signing_key=key)
-    failed = 0
+    if results and all(r.error is not None and r.sorties_flown == 0 for r in results):
+        # nothing flew: a set-up problem (wrong URL, vehicle off, pre-flight check)
+        for r in results:
+            print(f"dronepatrol: error: {r.name} ({r.connection}): {r.error}", file=sys.stderr)
+        return 2
     for r in results:
-        state = "ok" if r.error is None else f"FAILED: {r.error}"
-        print(f"{r.name}: {r.sorties_flown}/{r.sorties_planned} sorties, "
-              f"battery used {r.battery_used_pct} %, log {r.tlog} -> {state}")
-        failed += r.error is not None
-    return 1 if failed else 0
+        print(vehicle_line(r, log=True))
+    return 1 if any(r.error is not None for r in results) else 0
+
+
+def vehicle_line(result: Any, *, log: bool = False) -> str:
+    """One line for a :class:`dronepatrol.fly.VehicleResult`: sorties, battery used per sortie
+    (percentage points), telemetry log with ``log``, and ok or the error."""
+    used = " + ".join(f"{pct:g}" for pct in result.battery_used_pct) or "-"
+    where = f", log {result.tlog}" if log else ""
+    state = "ok" if result.error is None else f"FAILED: {result.error}"
+    return (f"{result.name}: {result.sorties_flown}/{result.sorties_planned} sorties, "
+            f"battery used {used} %{where} -> {state}")
 
 
 def sim_homes(plan_dir: Path, home_bases: Sequence[str]) -> list[tuple[float, float, float,
                                                                         float]]:
     """(lat, lon, alt_m, heading) of each vehicle's home base, from the plan's summary."""
-    import json
+    from dronepatrol.output import read_json
 
-    summary = json.loads((Path(plan_dir) / "summary.json").read_text(encoding="utf-8"))
+    summary = read_json(Path(plan_dir) / "summary.json")
+    if not summary.get("bases"):
+        raise DronePatrolError(f"{plan_dir}/summary.json: the plan has no bases; add a base "
+                               "(a Point with \"role\": \"base\", or --base) and plan again")
     bases = {b["name"]: b for b in summary["bases"]}
     homes = []
     for i, name in enumerate(home_bases):
@@ -238,24 +297,18 @@ def sim_homes(plan_dir: Path, home_bases: Sequence[str]) -> list[tuple[float, fl
     return homes
 
 
-def _start_sim(plan_dir: Path, home_bases: Sequence[str], speedup: float):  # type: ignore[no-untyped-def]
-    """A context manager: the built-in simulator with one drone per vehicle at its base."""
-    from contextlib import contextmanager
-
+@contextmanager
+def _start_sim(plan_dir: Path, home_bases: Sequence[str], speedup: float) -> Iterator[list[str]]:
+    """The built-in simulator with one drone per vehicle at its base; yields their URLs."""
     from dronepatrol.sim import SimFleet
     from dronepatrol.sim.fleet import free_port_block
 
     homes = sim_homes(plan_dir, home_bases)
     vehicles = len(homes)
-
-    @contextmanager
-    def run():  # type: ignore[no-untyped-def]
-        with SimFleet(vehicles=vehicles, homes=homes, speedup=speedup,
-                      base_port=free_port_block(vehicles),
-                      log_dir=Path(plan_dir) / "flight" / "sim") as fleet:
-            yield [fleet.connection_string(i) for i in range(vehicles)]
-
-    return run()
+    with SimFleet(vehicles=vehicles, homes=homes, speedup=speedup,
+                  base_port=free_port_block(vehicles),
+                  log_dir=Path(plan_dir) / "flight" / "sim") as fleet:
+        yield [fleet.connection_string(i) for i in range(vehicles)]
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
@@ -315,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dronepatrol`` command."""
     from dronepatrol import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dronepatrol",
         description="Plan, broadcast and fly drone patrols over containment zones.",
     )
@@ -329,13 +382,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    print(f"dronepatrol: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dronepatrol`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.formatwarning = lambda msg, cat, *a, **k: f"dronepatrol: warning: {msg}\n"  # type: ignore[assignment]
+        # the library's own warnings once per place; Python's developer warnings
+        # (ResourceWarning, DeprecationWarning) keep their default: hidden
+        warnings.simplefilter("default", DronePatrolWarning)
+        warnings.showwarning = _show_warning  # restored when the block ends
         try:
             return int(args._run(args))
         except DronePatrolError as exc:

@@ -102,7 +102,7 @@ def run_demo(out_dir: str | Path = "demo-out", *, speedup: float = 60.0, drones:
 
 def print_demo(res: dict[str, Any], file: Any = None) -> None:
     """The short table the demo prints."""
-    from dronepatrol.cli import _pad
+    from dronepatrol.cli import _pad, vehicle_line
 
     def p(text: str = "") -> None:
         print(text, file=file)
@@ -115,9 +115,7 @@ def print_demo(res: dict[str, Any], file: Any = None) -> None:
         target = "-" if r["target_s"] is None else f"{r['target_s'] / 60:.0f} min"
         p(f"{_pad(r['zone'], 22)} {r['kind']:<11} {heard:>7} {r['mean_heard']:>9.1f} {target:>7}")
     for v in res["vehicles"]:
-        state = "ok" if v.error is None else f"FAILED: {v.error}"
-        p(f"{v.name}: {v.sorties_flown}/{v.sorties_planned} sorties, battery used "
-          f"{v.battery_used_pct} % -> {state}")
+        p(vehicle_line(v))
     p("files:")
     for name in ("map.png", "coverage.png", "schedule.png", "report.json", "schedule.json",
                  "broadcasts.json"):
@@ -129,9 +127,11 @@ def add_arguments(parser: Any) -> None:
     """Options of ``dronepatrol demo``."""
     parser.add_argument("--out", type=Path, default=Path("demo-out"),
                         help="output directory (default demo-out)")
-    parser.add_argument("--speedup", type=float, default=60.0,
+    from dronepatrol.cli import _count, _positive
+
+    parser.add_argument("--speedup", type=_positive, default=60.0,
                         help="simulation speed-up (default 60)")
-    parser.add_argument("--drones", type=int, default=6, help="fleet size (default 6)")
+    parser.add_argument("--drones", type=_count, default=6, help="fleet size (default 6)")
 
 
 def run(args: Any) -> int:

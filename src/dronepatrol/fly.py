@@ -33,6 +33,7 @@ from typing import Any
 
 from dronepatrol import mission as ms
 from dronepatrol.errors import DronePatrolError, LinkError, SafetyError
+from dronepatrol.output import read_json, write_json
 
 #: Fence parameters set before a patrol: polygon fence and altitude ceiling, no circle
 #: (ArduCopter's default 150 m circle would end a city patrol), RTL on breach.
@@ -93,8 +94,16 @@ def load_flight_plan(plan_dir: str | Path) -> FlightPlan:
     summary_path = d / "summary.json"
     if not summary_path.exists():
         raise DronePatrolError(f"{d}: no summary.json; is this a `dronepatrol plan` output?")
-    routes_path = d / "routes.geojson"
-    routes = json.loads(routes_path.read_text(encoding="utf-8"))["features"]
+    try:
+        return _read_flight_plan(d)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise DronePatrolError(f"{d}: a plan file lacks what `dronepatrol fly` needs "
+                               f"({type(exc).__name__}: {exc}); re-run `dronepatrol plan` "
+                               "into a fresh directory") from None
+
+
+def _read_flight_plan(d: Path) -> FlightPlan:
+    routes = read_json(d / "routes.geojson")["features"]
     speed = {f["properties"]["route"]: float(f["properties"].get("speed_mps", 5.0))
              for f in routes}
     zones_of = {f["properties"]["route"]: tuple(f["properties"].get("zones", ())) for f in routes}
@@ -113,7 +122,7 @@ def load_flight_plan(plan_dir: str | Path) -> FlightPlan:
     endurance = None
     reserve = 0.2
     if schedule_path.exists():
-        sched = json.loads(schedule_path.read_text(encoding="utf-8"))
+        sched = read_json(schedule_path)
         drones = [d for d in sched["drones"] if d["sorties"]]
         for drone in drones:
             vehicles.append(tuple(sortie(s["route"], s.get("start_s"))
@@ -136,7 +145,7 @@ def load_flight_plan(plan_dir: str | Path) -> FlightPlan:
     no_fly: list[tuple[tuple[float, float], ...]] = []
     gf = d / "geofence.geojson"
     if gf.exists():
-        for f in json.loads(gf.read_text(encoding="utf-8"))["features"]:
+        for f in read_json(gf)["features"]:
             if f["properties"].get("fence") == "exclusion":
                 ring = f["geometry"]["coordinates"][0]
                 no_fly.append(tuple((float(x), float(y)) for x, y in ring))
@@ -308,7 +317,7 @@ def fly_plan(
             except DronePatrolError:
                 pass
         raise
-    (out / "results.json").write_text(json.dumps(
-        [{k: (str(v) if isinstance(v, Path) else v) for k, v in r.__dict__.items()}
-         for r in results], ensure_ascii=False, indent=1), encoding="utf-8")
+    write_json(out / "results.json",
+               [{k: (str(v) if isinstance(v, Path) else v) for k, v in r.__dict__.items()}
+                for r in results])
     return results

@@ -24,7 +24,7 @@ import shapely
 from shapely.geometry import MultiPoint, Polygon, mapping
 
 from dronepatrol import mission as ms
-from dronepatrol.errors import DronePatrolError
+from dronepatrol.errors import DronePatrolError, MissionError
 from dronepatrol.plan import PatrolPlan
 from dronepatrol.route import Route
 
@@ -65,7 +65,7 @@ def fence_and_rally(
 def route_items(
     plan: PatrolPlan, route: Route, triggers: Sequence[ms.Trigger] = ()
 ) -> list[ms.MissionItem]:
-    """Mission items for one route: takeoff, speed, waypoints (each at its altitude), RTL.
+    """Mission items for one route: takeoff, speed, waypoints (each at its altitude), land.
 
     Route waypoint 0 is the base, where the takeoff climbs; route waypoint ``i >= 1`` is
     mission waypoint ``i - 1``. ``triggers`` (e.g. broadcast DO_SEND_SCRIPT_MESSAGE items)
@@ -73,8 +73,11 @@ def route_items(
     """
     lonlat = plan.route_lonlat(route)
     pts = [(float(lon), float(lat)) for lon, lat in lonlat[1:]]
+    # the route's last waypoint is its end base: land there (NAV_LAND at the current
+    # position). RTL would fly to the nearest rally point or home, which is right only when
+    # the sortie ends where it took off; landing is right in both cases.
     items = ms.route_mission(pts, altitude_m=float(route.altitudes_m[0]),
-                             speed_mps=route.speed_mps, end="rtl", triggers=triggers)
+                             speed_mps=route.speed_mps, end="land", triggers=triggers)
     alts = iter(route.altitudes_m[1:])
     out = []
     for it in items:
@@ -97,11 +100,7 @@ def write_plan_dir(
     mission items of a route by name (default :func:`route_items` without triggers).
     """
     all_routes = tuple(plan.routes if routes is None else routes)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DronePatrolError(f"cannot create output directory {out}: {exc}") from None
+    out = make_dir(out_dir)
     written: dict[str, Path] = {}
     fence, rally = fence_and_rally(plan, routes=all_routes)
     features = []
@@ -120,7 +119,11 @@ def write_plan_dir(
         base = plan.bases[[b.name for b in plan.bases].index(r.start_base)]
         home = (base.lat_deg, base.lon_deg, 0.0)
         mission_items = (items or {}).get(r.name) or route_items(plan, r)
-        ms.check_capacity(mission_items)
+        try:
+            ms.check_capacity(mission_items)
+        except MissionError as exc:
+            raise MissionError(f"route {r.name}: {exc}; with `dronepatrol plan`: widen "
+                               "--spacing-m or give --drones N for shorter sorties") from None
         paths = {
             f"{r.name}.plan": out / f"{r.name}.plan",
             f"{r.name}.waypoints": out / f"{r.name}.waypoints",
@@ -134,7 +137,7 @@ def write_plan_dir(
         ms.write_rally(paths[f"{r.name}.rally.waypoints"], rally)
         written.update(paths)
     routes_path = out / "routes.geojson"
-    _dump(routes_path, {"type": "FeatureCollection", "features": features})
+    write_json(routes_path, {"type": "FeatureCollection", "features": features})
     written["routes.geojson"] = routes_path
 
     fence_geo = {
@@ -148,11 +151,11 @@ def write_plan_dir(
         ],
     }
     fence_path = out / "geofence.geojson"
-    _dump(fence_path, fence_geo)
+    write_json(fence_path, fence_geo)
     written["geofence.geojson"] = fence_path
 
     summary_path = out / "summary.json"
-    _dump(summary_path, summary(plan, all_routes))
+    write_json(summary_path, summary(plan, all_routes))
     written["summary.json"] = summary_path
     return written
 
@@ -205,10 +208,45 @@ def _jsonable(props: dict[str, object]) -> dict[str, object]:
     return out
 
 
-def _dump(path: Path, obj: object) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+def write_json(path: str | Path, obj: object) -> Path:
+    """Write ``obj`` as UTF-8 JSON (indented, non-ASCII kept, final newline); returns the path."""
+    p = Path(path)
+    p.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return p
 
 
-def route_names(plan: PatrolPlan) -> Sequence[str]:
-    """Names of the plan's routes, in order."""
-    return [r.name for r in plan.routes]
+def read_json(path: str | Path, *, fix: str = "re-run `dronepatrol plan` to write it again"
+              ) -> Any:
+    """Read a JSON file of a plan directory; a missing, unreadable or damaged file raises
+    :class:`DronePatrolError` naming the file, what is wrong and ``fix``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DronePatrolError(f"{p}: missing; {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise DronePatrolError(f"{p}: cannot be read ({why or exc}); {fix}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DronePatrolError(f"{p}: damaged or truncated, not valid JSON at line {exc.lineno}, "
+                               f"column {exc.colno} ({exc.msg}); {fix}") from None
+
+
+def make_dir(path: str | Path) -> Path:
+    """Create the output directory ``path`` (and its parents) unless it exists; returns it.
+
+    Raises :class:`DronePatrolError` naming the path when it is a file or cannot be created.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise DronePatrolError(f"{out}: exists and is not a directory; give --out a new or "
+                               "existing directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DronePatrolError(f"cannot create output directory {out}: "
+                               f"{exc.strerror or exc}; give --out a writable place") from None
+    return out
+

@@ -32,7 +32,7 @@ from dronepatrol import acoustics as ac
 from dronepatrol import broadcast as bc
 from dronepatrol.errors import PlanningError
 from dronepatrol.geo import LocalFrame
-from dronepatrol.output import route_items, write_plan_dir
+from dronepatrol.output import make_dir, route_items, write_json, write_plan_dir
 from dronepatrol.plan import PatrolPlan, PlanOptions, local_zones, plan_patrol
 from dronepatrol.route import Route
 from dronepatrol.zones import Base, ZoneSet
@@ -133,8 +133,7 @@ def plan_and_write(
     draw: bool = True,
 ) -> PatrolResult:
     """Plan broadcasts, sweeps and (with ``settings.drones``) a fleet; write ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir)
     messages, acoustics, spacing, altitude = plan_broadcasts(zoneset, settings, out / "audio")
     plan = plan_patrol(zoneset, settings.plan, bases=bases, spacing_by_zone=spacing,
                        altitude_by_zone=altitude)
@@ -168,9 +167,7 @@ def plan_and_write(
     files = write_plan_dir(plan, out, routes=routes, items=items)
 
     def dump(name: str, obj: object) -> None:
-        path = out / name
-        path.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        files[name] = path
+        files[name] = write_json(out / name, obj)
 
     dump("zones.geojson", zones_to_geojson(zoneset))
     if messages:

@@ -30,6 +30,9 @@ from dronepatrol.zones import Base, Zone, ZoneSet
 MAX_ALTITUDE_M = 120.0
 #: Lowest altitude above home a plan may use over a city, metres.
 MIN_ALTITUDE_M = 15.0
+#: Closest sweep lanes, metres: closer lanes multiply the flight time (and the planning time)
+#: without covering more ground.
+MIN_SPACING_M = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,13 +52,19 @@ class PlanOptions:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise PlanningError(f"{name} must be a positive number, got {v!r}")
+        if self.spacing_m < MIN_SPACING_M:
+            raise PlanningError(
+                f"spacing_m {self.spacing_m:g} is below {MIN_SPACING_M:g} m; lanes that close "
+                "multiply the flight time without covering more ground; give at least "
+                f"{MIN_SPACING_M:g} m")
         if not MIN_ALTITUDE_M <= self.altitude_m <= MAX_ALTITUDE_M:
             raise PlanningError(
                 f"altitude_m {self.altitude_m} is outside [{MIN_ALTITUDE_M}, {MAX_ALTITUDE_M}] m; "
                 "choose an altitude above the rooftops and within the legal ceiling"
             )
         if self.speed_mps > 20.0:
-            raise PlanningError(f"speed_mps {self.speed_mps} is above ArduCopter's 20 m/s limit")
+            raise PlanningError(f"speed_mps {self.speed_mps} is above ArduCopter's 20 m/s limit; "
+                                "give a cruise speed of at most 20 m/s")
         if not (math.isfinite(self.clearance_m) and self.clearance_m >= 0):
             raise PlanningError(f"clearance_m must be >= 0, got {self.clearance_m!r}")
         if self.perimeter not in ("none", "before", "only"):

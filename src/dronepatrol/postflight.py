@@ -14,14 +14,14 @@ or a speaker agent's ``speaker*.jsonl``), and writes
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dronepatrol import acoustics as ac
-from dronepatrol.errors import ReportError
+from dronepatrol.errors import DronePatrolError, ReportError
 from dronepatrol.geo import LocalFrame
+from dronepatrol.output import read_json, write_json
 from dronepatrol.zones import read_zones
 
 
@@ -43,9 +43,10 @@ class FlightReport:
 
 
 def _load(path: Path, what: str) -> Any:
-    if not path.exists():
-        raise ReportError(f"{path}: missing; {what}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return read_json(path, fix=what)
+    except DronePatrolError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def speaker_log_files(plan_dir: Path) -> list[Path]:
@@ -64,9 +65,13 @@ def flight_report(plan_dir: str | Path, *, grid_m: float = 10.0,
 
     d = Path(plan_dir)
     if not d.is_dir():
-        raise ReportError(f"{d}: no such plan directory")
+        raise ReportError(f"{d}: no such plan directory; give the DIR written by "
+                          "`dronepatrol plan` and flown by `dronepatrol fly`")
+    if not (d / "summary.json").exists() or not (d / "zones.geojson").exists():
+        raise ReportError(f"{d}: not a plan directory (no summary.json or zones.geojson); "
+                          f"run `dronepatrol plan ZONES --out {d}` and fly it first")
     zoneset = read_zones(d / "zones.geojson")
-    summary = _load(d / "summary.json", "is this a `dronepatrol plan` output directory?")
+    summary = _load(d / "summary.json", "re-run `dronepatrol plan`")
     frame = LocalFrame(summary["frame"]["lon0_deg"], summary["frame"]["lat0_deg"])
     msgs = _load(d / "messages.json", "the plan has no broadcasts: plan with zones that have a "
                                       "'message' property (or --default-messages)")
@@ -92,18 +97,14 @@ def flight_report(plan_dir: str | Path, *, grid_m: float = 10.0,
     targets: dict[str, float | None] = {z.name: None for z in zoneset.patrol_zones}
     sched_path = d / "schedule.json"
     if sched_path.exists():
-        for z in json.loads(sched_path.read_text(encoding="utf-8"))["zones"]:
+        for z in _load(sched_path, "re-run `dronepatrol plan`")["zones"]:
             targets[z["zone"]] = z.get("target_s")
     results_path = d / "flight" / "results.json"
-    vehicles = (json.loads(results_path.read_text(encoding="utf-8"))
-                if results_path.exists() else [])
+    vehicles = (_load(results_path, "fly the plan again") if results_path.exists() else [])
     files: dict[str, Path] = {}
     rep = FlightReport(cov, vehicles, targets, files)
-    out = d / "report.json"
-    out.write_text(json.dumps({"coverage": cov.to_json(), "zones": rep.rows(),
-                               "vehicles": vehicles}, ensure_ascii=False, indent=1) + "\n",
-                   encoding="utf-8")
-    files["report.json"] = out
+    files["report.json"] = write_json(d / "report.json", {
+        "coverage": cov.to_json(), "zones": rep.rows(), "vehicles": vehicles})
     if draw:
         files["coverage.png"] = save_heatmap(cov, d / "coverage.png")
     return rep

@@ -158,7 +158,11 @@ def read_speaker_log(path: str | Path, *, vehicle: str | None = None) -> list[Sp
     try:
         lines = p.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ReportError(f"cannot read speaker log {p}: {exc.strerror or exc}") from None
+        raise ReportError(f"cannot read speaker log {p}: {exc.strerror or exc}; give the "
+                          "speaker agent's or simulator's speaker-*.jsonl file") from None
+    except UnicodeDecodeError:
+        raise ReportError(f"{p}: not a speaker log (not UTF-8 text); give the speaker agent's "
+                          "or simulator's speaker-*.jsonl file") from None
     default_vehicle = vehicle or (p.stem.split("-", 1)[1] if "-" in p.stem else p.stem)
     sessions: list[SpeakerSession] = []
     cur: dict[str, Any] | None = None
@@ -206,9 +210,10 @@ def read_speaker_log(path: str | Path, *, vehicle: str | None = None) -> list[Sp
                     close(float(rec["sim_time_s"]))
                     cur, samples = None, []
         except (ValueError, KeyError, TypeError) as exc:
-            if lineno == len(lines):
-                break  # torn last line
-            raise ReportError(f"{p}:{lineno}: not a speaker log record ({exc}): {line[:80]!r}"
+            if lineno == len(lines) and lineno > 1:
+                break  # torn last line of a log being written
+            raise ReportError(f"{p}:{lineno}: not a speaker log record ({exc}): {line[:80]!r}; "
+                              "give the speaker agent's or simulator's speaker-*.jsonl file"
                               ) from None
     if cur is not None:
         close(None)

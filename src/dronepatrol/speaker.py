@@ -298,8 +298,9 @@ class CompanionPlan:
         found = sorted(p.name[: -len(".companion.json")] for p in d.glob("*.companion.json"))
         if route is None:
             if len(found) != 1:
-                what = f"several ({', '.join(found)}); choose one with --route" if found else \
-                    "none; run `dronepatrol plan` with broadcasts to write <route>.companion.json"
+                what = (f"several companion plans ({', '.join(found)}); choose one with --route"
+                        if found else "no <route>.companion.json; run `dronepatrol plan` on "
+                        "zones with a 'message' property (or --default-messages) to write one")
                 raise PlanningError(f"speaker: {d} has {what}")
             route = found[0]
         path = d / f"{route}.companion.json"
@@ -799,6 +800,9 @@ class SpeakerAgent:
                                          component_id=self.component_id))
         except LinkError:
             self._close_links()
+            if self._log is not None:
+                self._log.close()
+                self._log = None
             raise
         if self.system_id is not None:
             for link in self._links:

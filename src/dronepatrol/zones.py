@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import shapely
-from shapely.geometry import MultiPolygon, Point, Polygon, shape
+from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from dronepatrol.errors import DronePatrolWarning, ZoneFileError
@@ -228,6 +228,9 @@ def read_zones(path: str | Path) -> ZoneSet:
     p = Path(path)
     if not p.exists():
         raise ZoneFileError(f"{p}: no such file; give the path of a .geojson or .kml zones file")
+    if p.is_dir():
+        raise ZoneFileError(f"{p}: is a directory; give the path of a .geojson or .kml zones "
+                            "file inside it")
     if p.suffix.lower() == ".kml":
         return read_kml(p)
     try:
@@ -236,6 +239,12 @@ def read_zones(path: str | Path) -> ZoneSet:
         raise ZoneFileError(
             f"{p}: not UTF-8 text ({exc}); save the file as UTF-8 GeoJSON"
         ) from None
+    except OSError as exc:
+        raise ZoneFileError(f"{p}: cannot be read ({exc.strerror or exc}); check the path and "
+                            "its permissions") from None
+    if p.suffix.lower() not in (".geojson", ".json") and not text.lstrip().startswith("{"):
+        raise ZoneFileError(f"{p}: not a GeoJSON object (zones files are GeoJSON, .geojson or "
+                            ".json, or KML, .kml); export the zones in one of those formats")
     return parse_geojson(text, source=str(p))
 
 
@@ -249,7 +258,7 @@ def parse_geojson(data: str | Mapping[str, Any], *, source: str = "<string>") ->
         except json.JSONDecodeError as exc:
             body = data.rstrip()
             truncated = (
-                exc.pos >= len(body) - 1
+                exc.pos >= len(body)
                 or exc.msg.startswith("Unterminated string")
                 or body.count("{") + body.count("[") > body.count("}") + body.count("]")
             )
@@ -319,6 +328,7 @@ def read_kml(path: str | Path) -> ZoneSet:
 
     p = Path(path)
     source = str(p)
+    _check_xml(p)
     try:
         doc = KML.parse(p, strict=False)
     except Exception as exc:  # fastkml/lxml raise many types for broken XML
@@ -379,6 +389,28 @@ def read_kml(path: str | Path) -> ZoneSet:
 
 
 # -- validation helpers -----------------------------------------------------------------
+
+
+def _check_xml(path: Path) -> None:
+    """:class:`ZoneFileError` with the line and column unless ``path`` is well-formed XML."""
+    from xml.etree import ElementTree
+
+    try:
+        ElementTree.parse(path)
+    except ElementTree.ParseError as exc:
+        line, col = exc.position
+        reason = str(exc).split(":")[0]
+        if reason in ("no element found", "unclosed token"):
+            hint = "the file ends early (truncated?); re-export it from your map tool"
+        elif line == 1 and col == 0:
+            hint = "this is not KML; export the zones as KML or GeoJSON"
+        else:
+            hint = "fix the XML there or re-export the file"
+        raise ZoneFileError(f"{path}: not a readable KML file: not well-formed XML at line "
+                            f"{line}, column {col + 1} ({reason}); {hint}") from None
+    except OSError as exc:
+        raise ZoneFileError(f"{path}: cannot be read ({exc.strerror or exc}); check the path "
+                            "and its permissions") from None
 
 
 def _where(source: str | None, index: int | None, name: object) -> str:
@@ -555,8 +587,3 @@ def _base_from_feature(
         index=index,
         source=source,
     )
-
-
-def base_point(base: Base) -> Point:
-    """The base as a shapely Point in (lon, lat)."""
-    return Point(base.lon_deg, base.lat_deg)

@@ -157,6 +157,24 @@ class Connection:
                 return False
         return True
 
+    def signing_hint(self) -> str:
+        """A sentence about MAVLink 2 signing when it explains a silent vehicle, else ""."""
+        conn = self._conn
+        signing = getattr(getattr(conn, "mav", None), "signing", None)
+        if signing is None:
+            return ""
+        if self._signing_key is None and signing.sig_count > 0:
+            return ("; the vehicle signs its messages (MAVLink 2 signing) and ignores unsigned "
+                    "commands: connect with signing_key= set to the vehicle's 32-byte key")
+        if self._signing_key is not None and signing.badsig_count > 0:
+            return (f"; {signing.badsig_count} packets from the vehicle carried a signature "
+                    "that does not match signing_key: check the signing key (the vehicle "
+                    "ignores commands signed with another key)")
+        if self._signing_key is not None and signing.sig_count == 0:
+            return ("; signing_key is set but the vehicle sends unsigned messages: check "
+                    "that signing is set up on the vehicle")
+        return ""
+
     def discover(self, *, wanted: set[int] | None, count: int, timeout_s: float) -> list[
             tuple[int, int, Any]]:
         """Wait for autopilot heartbeats; return (system id, component id, heartbeat)."""

@@ -37,8 +37,10 @@ _RECOMMENDED = (
                   reason="land when the position estimate fails (1 = Land)"),
     FailsafeParam(name="FENCE_ENABLE", value=1,
                   reason="enforce the uploaded geofence"),
-    FailsafeParam(name="FENCE_TYPE", value=7,
-                  reason="max altitude (1) + circle around home (2) + polygons (4)"),
+    FailsafeParam(name="FENCE_TYPE", value=5,
+                  reason="max altitude (1) + polygons (4); not the circle around home (2), "
+                         "whose FENCE_RADIUS (300 m by default) would end a patrol that goes "
+                         "farther from home: the uploaded inclusion polygon bounds the area"),
     FailsafeParam(name="FENCE_ACTION", value=1,
                   reason="on a fence breach RTL, or land if RTL is impossible (1)"),
 )

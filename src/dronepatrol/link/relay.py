@@ -31,6 +31,19 @@ class RelayStats:
     reordered: int = 0
 
 
+def message_id(packet: bytes) -> int | None:
+    """The message id of one whole MAVLink packet (v1 or v2), None if it is too short.
+
+    >>> message_id(bytes([0xFE, 0, 0, 1, 1, 77, 0, 0]))
+    77
+    """
+    if len(packet) >= 8 and packet[0] == 0xFE:
+        return packet[5]
+    if len(packet) >= 12 and packet[0] == 0xFD:
+        return packet[7] | packet[8] << 8 | packet[9] << 16
+    return None
+
+
 def split_packets(buffer: bytearray) -> list[bytes]:
     """Remove and return the whole MAVLink packets at the start of ``buffer``.
 
@@ -88,6 +101,7 @@ class LossyRelay:
         self._cut_until = 0.0
         self._closed = threading.Event()
         self._held: dict[int, bytes | None] = {}
+        self._drops: dict[tuple[int, int], int] = {}
         self._sockets: list[socket.socket] = []
         kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
         self._server = socket.socket(socket.AF_INET, kind)
@@ -108,6 +122,13 @@ class LossyRelay:
     def cut(self, duration_s: float | None = None) -> None:
         """Drop every packet in both directions for ``duration_s`` (None: until restore)."""
         self._cut_until = float("inf") if duration_s is None else time.monotonic() + duration_s
+
+    def drop_next(self, msg_id: int, *, count: int = 1, to_vehicle: bool = False) -> None:
+        """Drop the next ``count`` packets with message id ``msg_id`` going to the client (or
+        to the vehicle): a targeted loss, e.g. one COMMAND_ACK (77)."""
+        with self._rng_lock:
+            key = (1 if not to_vehicle else 0, msg_id)
+            self._drops[key] = self._drops.get(key, 0) + count
 
     def restore(self) -> None:
         """End a cut."""
@@ -131,6 +152,11 @@ class LossyRelay:
         with self._rng_lock:
             self.stats.packets += 1
             if self.is_cut:
+                self.stats.dropped += 1
+                return []
+            key = (direction, message_id(packet) or -1)
+            if self._drops.get(key, 0) > 0:
+                self._drops[key] -= 1
                 self.stats.dropped += 1
                 return []
             r = self._rng.random()

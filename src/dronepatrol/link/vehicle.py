@@ -38,6 +38,7 @@ _IN_PROGRESS = 5
 _MISSION_ACCEPTED = 0
 _MISSION_ERROR = 1
 _MISSION_INVALID_SEQUENCE = 13
+_MISSION_DENIED = 14
 _MISSION_CANCELLED = 15
 _RTL_MODES = {6, 21, 27}
 # (message id, rate in Hz) requested after connecting; ArduCopter streams nothing by default.
@@ -90,6 +91,8 @@ class Vehicle:
         self._param_names: dict[str, str] = {}
         self._param_types: dict[str, int] = {}
         self._closed = False
+        self._rtt_s = 0.25  # smoothed request -> answer round trip, until measured
+        self._rtt_samples = 0
         # state
         self.lat_deg: float | None = None
         self.lon_deg: float | None = None
@@ -102,6 +105,7 @@ class Vehicle:
         self.system_status = 0
         self.mission_current = 0
         self.mission_total = 0
+        self.mission_state: int | None = None  # MISSION_CURRENT.mission_state (3 active...)
         self.home: tuple[float, float, float] | None = None
         self.link_ok = True
         self._last_heartbeat = time.monotonic()
@@ -260,7 +264,10 @@ class Vehicle:
         total = int(getattr(msg, "total", 0) or 0)
         if 0 < total < 0xFFFF:
             self.mission_total = total
-        if int(getattr(msg, "mission_state", 0) or 0) == _codec.MISSION_STATE_COMPLETE:
+        state = int(getattr(msg, "mission_state", 0) or 0)
+        if state:
+            self.mission_state = state
+        if state == _codec.MISSION_STATE_COMPLETE:
             self._mission_complete()
 
     def _mission_complete(self) -> None:
@@ -298,6 +305,9 @@ class Vehicle:
             raise LinkError(f"vehicle {self.system_id} is closed; connect again with "
                             "Vehicle.connect()")
         self.connection.send(name, *args)
+
+    def _signing_hint(self) -> str:
+        return self.connection.signing_hint()
 
     def _texts_since(self, mark: float) -> list[str]:
         with self._lock:
@@ -420,13 +430,16 @@ class Vehicle:
                         deadline = max(deadline, mark + timeout_s)
                         continue
                     result = int(msg.result)
+                    if confirmation == 0:
+                        self._rtt_sample(time.monotonic() - mark)
                 if result is not None:
                     break
         if result is None:
             if not check:
                 return None, self._texts_since(mark)
             raise LinkError(f"{what}: vehicle {self.system_id} did not answer (no COMMAND_ACK "
-                            f"after {retries + 1} tries in {timeout_s:g} s); is the link up?")
+                            f"after {retries + 1} tries in {timeout_s:g} s); is the link up?"
+                            f"{self._signing_hint()}")
         if result != _ACCEPTED:
             time.sleep(0.1)  # STATUSTEXT reasons may trail the ACK
         texts = self._texts_since(mark)
@@ -493,7 +506,8 @@ class Vehicle:
                 self.wait_until(lambda s: s.armed, timeout_s=5.0, what="armed heartbeat")
                 return
             if result is None:
-                raise LinkError("arm(): vehicle did not answer (no COMMAND_ACK); link down?")
+                raise LinkError("arm(): vehicle did not answer (no COMMAND_ACK); link down?"
+                                f"{self._signing_hint()}")
             settling = any(t.startswith("PreArm") for t in texts) and result in (1, 4)
             if not settling or time.monotonic() + 1.0 > deadline:
                 raise LinkError(self._refusal("arm()", result, texts))
@@ -554,14 +568,44 @@ class Vehicle:
                       timeout_s=5.0, retries=3)
 
     def pause(self) -> None:
-        """Pause the mission (DO_PAUSE_CONTINUE 0): the vehicle holds position."""
-        self._command(_codec.CMD_DO_PAUSE_CONTINUE, [0], what="pause()", timeout_s=5.0,
-                      retries=3)
+        """Pause the mission (DO_PAUSE_CONTINUE 0): the vehicle holds position.
+
+        When the ACK of the first try is lost, ArduCopter answers the retry FAILED (already
+        paused); that counts as done when MISSION_CURRENT then reports the mission paused."""
+        self._pause_continue(resume=False)
 
     def resume(self) -> None:
-        """Continue a paused mission (DO_PAUSE_CONTINUE 1)."""
-        self._command(_codec.CMD_DO_PAUSE_CONTINUE, [1], what="resume()", timeout_s=5.0,
-                      retries=3)
+        """Continue a paused mission (DO_PAUSE_CONTINUE 1); a FAILED retry counts as done when
+        MISSION_CURRENT reports the mission active again."""
+        self._pause_continue(resume=True)
+
+    def _pause_continue(self, *, resume: bool) -> None:
+        what = "resume()" if resume else "pause()"
+        want = _codec.MISSION_STATE_ACTIVE if resume else _codec.MISSION_STATE_PAUSED
+        result, texts = self._command(_codec.CMD_DO_PAUSE_CONTINUE, [1 if resume else 0],
+                                      what=what, timeout_s=5.0, retries=3, check=False)
+        if result == _ACCEPTED:
+            return
+        if result is None:
+            raise LinkError(f"{what}: vehicle {self.system_id} did not answer (no COMMAND_ACK); "
+                            f"is the link up?{self._signing_hint()}")
+        if result == 4 and self._fresh_mission_state(timeout_s=2.0) == want:
+            return
+        raise _Refused(self._refusal(what, result, texts), result)
+
+    def _fresh_mission_state(self, *, timeout_s: float) -> int | None:
+        """mission_state from a MISSION_CURRENT received after asking for one (None: no
+        answer, or firmware that does not fill mission_state)."""
+        deadline = time.monotonic() + timeout_s
+        with self._listen("MISSION_CURRENT") as inbox:
+            while time.monotonic() < deadline:
+                self._send("command_long", self.system_id, self.component_id,
+                           _codec.CMD_REQUEST_MESSAGE, 0, _codec.MSG_MISSION_CURRENT,
+                           0, 0, 0, 0, 0, 0)
+                msg = inbox.get(min(0.5, deadline - time.monotonic()))
+                if msg is not None:
+                    return int(getattr(msg, "mission_state", 0) or 0) or None
+        return None
 
     def rtl(self) -> None:
         """Return to launch (or the nearest rally point)."""
@@ -656,7 +700,7 @@ class Vehicle:
                         return convert(float(msg.param_value), from_name=pid, to_name=name)
         raise LinkError(f"get_param({name}): vehicle {self.system_id} did not answer for "
                         f"{' or '.join(candidates)} within {timeout_s:g} s; the parameter does "
-                        "not exist on this firmware or the link is down")
+                        f"not exist on this firmware or the link is down{self._signing_hint()}")
 
     def set_param(self, name: str, value: float, *, timeout_s: float = 5.0) -> float:
         """Set a parameter (value in the unit of ``name``) and confirm the vehicle's echo.
@@ -691,7 +735,7 @@ class Vehicle:
             raise LinkError(f"set_param({name}={value:g}): vehicle {self.system_id} kept "
                             f"{real}={last:g} (out of range or read-only?)")
         raise LinkError(f"set_param({name}={value:g}): no confirmation from vehicle "
-                        f"{self.system_id} within {timeout_s:g} s")
+                        f"{self.system_id} within {timeout_s:g} s{self._signing_hint()}")
 
     def apply_failsafe_params(self) -> dict[str, float]:
         """Set :func:`recommended_failsafe_params` (each confirmed); returns name -> value."""
@@ -701,6 +745,19 @@ class Vehicle:
         return done
 
     # -- mission protocol ---------------------------------------------------------------------
+    def _resend_s(self) -> float:
+        """Resend timer: a few measured round trips, at least 20 ms, at most 1 s (ArduCopter
+        itself re-requests a missing item after about 1 s)."""
+        return min(1.0, max(0.02, 4.0 * self._rtt_s))
+
+    def _rtt_sample(self, sample_s: float) -> None:
+        sample_s = min(max(sample_s, 0.0), 2.0)
+        if self._rtt_samples == 0:
+            self._rtt_s = sample_s
+        else:
+            self._rtt_s = 0.875 * self._rtt_s + 0.125 * sample_s
+        self._rtt_samples += 1
+
     def _upload(self, wire: list[MissionItem], mission_type: int, *, timeout_s: float,
                 retries: int = 2) -> None:
         what = f"upload_{_codec.MISSION_TYPE_NAMES[mission_type]}({len(wire)} items)"
@@ -715,80 +772,113 @@ class Vehicle:
             if fatal:
                 raise LinkError(f"{what} refused by vehicle {self.system_id}: {last_error}")
         raise LinkError(f"{what} to vehicle {self.system_id} failed after {retries + 1} "
-                        f"attempts: {last_error} ({count} items)")
+                        f"attempts: {last_error} ({count} items){self._signing_hint()}")
 
     def _upload_once(self, wire: list[MissionItem], mission_type: int, *, timeout_s: float,
                      mark: float) -> tuple[bool, str] | None:
-        """One upload attempt: None when accepted, else (fatal, reason)."""
+        """One upload attempt: None when accepted, else (fatal, reason).
+
+        The vehicle drives the transfer (MISSION_REQUEST seq) and every request is answered at
+        once. When the next request does not come within a few measured round trips, one
+        item is sent again: the one the vehicle asked for last. ArduCopter answers an item it
+        did not expect with INVALID_SEQUENCE, which then means it already holds that item
+        (its next request was lost), so the following item goes out at once. Once the last
+        item is out and no ACK comes, the vehicle is asked for its item count (DENIED: it is
+        still receiving)."""
         count = len(wire)
         ts, tc = self.system_id, self.component_id
-        last_sent: int | None = None
-        sent_last_item = False
-        progress_at = time.monotonic()
-        deadline = progress_at + timeout_s
-        rtt_s = 0.1  # running estimate of request -> item -> next request
-        sent_at = progress_at
-        stalled = False
-        odd_acks = 0
-        with self._listen("MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_ACK") as inbox:
+        current: int | None = None   # seq of the vehicle's latest request
+        guess = 0                    # the item we believe the vehicle waits for
+        probing = False              # one item re-sent by the timer, its answer pending
+        answered_at = 0.0            # when the answer to `current` first went out
+        clean = False                # `current` answered once only: its round trip counts
+        backoff = 1.0
+        last_tx = time.monotonic()
+        deadline = last_tx + timeout_s
+        timeouts = 0                 # timer expiries since the last new request
+        probe_at: float | None = None
+        types = ("MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_ACK", "MISSION_COUNT")
+        with self._listen(*types) as inbox:
             self._send("mission_count", ts, tc, count, mission_type)
-            while time.monotonic() < deadline:
-                resend_s = min(1.0, max(0.05, 3.0 * rtt_s))
-                msg = inbox.get(resend_s)
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                due = last_tx + self._resend_s() * backoff
+                msg = inbox.get(min(due, deadline) - now) if due > now else None
+                now = time.monotonic()
                 if msg is None:
-                    if sent_last_item and time.monotonic() - progress_at > 3 * resend_s:
-                        # The final ACK was probably lost: ask the vehicle how many it holds.
-                        if self._read_count(mission_type, timeout_s=3.0) == count:
-                            return None
-                        return False, "final MISSION_ACK lost and the count does not match"
-                    if last_sent is None:
+                    if now < last_tx + self._resend_s() * backoff:
+                        continue
+                    # Our packet or the vehicle's answer was lost.
+                    if current is None:
                         self._send("mission_count", ts, tc, count, mission_type)
+                    elif guess >= count - 1:
+                        # Either the last item or the final ACK was lost: send the item again
+                        # (accepted if the vehicle still waits for it) and ask for the count
+                        # (answered once the vehicle has finished; DENIED while receiving).
+                        self._send_item(wire, count - 1, mission_type)
+                        self._send("mission_request_list", ts, tc, mission_type)
+                        probe_at = now
                     else:
-                        # Either our item or the vehicle's next request was lost: send both
-                        # (the vehicle takes the item whose seq it expects, ignores the other).
-                        self._send_item(wire, last_sent, mission_type)
-                        if last_sent + 1 < count:
-                            self._send_item(wire, last_sent + 1, mission_type)
-                            sent_last_item = sent_last_item or last_sent + 1 == count - 1
-                    rtt_s = min(rtt_s * 1.2, 0.3)
-                    stalled = True
+                        self._send_item(wire, guess, mission_type)
+                        probing = True
+                    clean = False
+                    last_tx = now
+                    timeouts += 1
+                    if timeouts > 2:  # several losses in a row: slow down, up to 1 s
+                        backoff = min(backoff * 1.25, 1.0 / self._resend_s())
                     continue
                 if getattr(msg, "mission_type", 0) != mission_type:
                     continue
-                if msg.get_type() == "MISSION_ACK":
+                kind = msg.get_type()
+                if kind == "MISSION_COUNT":
+                    if probe_at is None:
+                        continue
+                    if int(msg.count) == count:
+                        return None  # the final ACK was lost; the vehicle holds all items
+                    return False, (f"the vehicle holds {int(msg.count)} items after the "
+                                   "transfer (final MISSION_ACK lost)")
+                if kind == "MISSION_ACK":
                     result = int(msg.type)
                     if result == _MISSION_ACCEPTED:
-                        if sent_last_item or count == 0:
+                        if guess >= count - 1 or count == 0:
                             return None
                         continue  # stale ACK of an earlier transfer
                     if result == _MISSION_INVALID_SEQUENCE:
-                        continue  # a duplicate item reached the vehicle; it re-requests
-                    if sent_last_item and result in (_MISSION_ERROR, _MISSION_CANCELLED):
-                        odd_acks += 1
-                        if odd_acks >= 2 and self._read_count(mission_type, 3.0) == count:
-                            return None
+                        # After a re-sent item: the vehicle already holds `guess` (its next
+                        # request was lost), so send the next one now. A copy of the same
+                        # answer comes sooner than a round trip after that send: ignore it.
+                        if probing and guess < count - 1 and now - last_tx > 0.5 * self._rtt_s:
+                            guess += 1
+                            self._send_item(wire, guess, mission_type)
+                            last_tx = now
                         continue
+                    if result == _MISSION_DENIED and probe_at is not None \
+                            and now - probe_at < 2.0:
+                        continue  # answer to our count probe: still receiving
                     texts = "; ".join(self._texts_since(mark)) or "no status text"
                     reason = f"{_codec.mission_result_name(result)} — {texts}"
-                    if result in (_MISSION_ERROR, _MISSION_CANCELLED):
-                        return False, reason
+                    if result == _MISSION_CANCELLED:
+                        return False, reason  # the vehicle timed the transfer out: start over
                     return True, reason
                 seq = int(msg.seq)
                 if seq >= count:
                     continue
-                now = time.monotonic()
-                if last_sent is not None and seq == last_sent + 1 and not stalled:
-                    rtt_s = 0.8 * rtt_s + 0.2 * (now - sent_at)
-                stalled = False
+                if current is not None and seq == current + 1 and clean:
+                    self._rtt_sample(now - answered_at)
+                clean = seq != current
+                if seq != current:
+                    answered_at = now
+                    backoff = 1.0
+                    timeouts = 0
+                    deadline = max(deadline, now + min(timeout_s, 10.0))
+                current = guess = seq
+                probing = False
                 self._send_item(wire, seq, mission_type)
-                last_sent = seq
-                sent_at = now
-                if seq == count - 1:
-                    sent_last_item = True
-                progress_at = now
-                deadline = max(deadline, progress_at + min(timeout_s, 10.0))
+                last_tx = now
         texts = "; ".join(self._texts_since(mark))
-        where = "MISSION_COUNT" if last_sent is None else f"item {last_sent}"
+        where = "MISSION_COUNT" if current is None else f"item {current}"
         return False, f"timed out after {where}" + (f" ({texts})" if texts else "")
 
     def _send_item(self, wire: list[MissionItem], seq: int, mission_type: int) -> None:
@@ -800,15 +890,19 @@ class Vehicle:
 
     def _read_count(self, mission_type: int, timeout_s: float) -> int | None:
         deadline = time.monotonic() + timeout_s
+        backoff = 1.0
         with self._listen("MISSION_COUNT") as inbox:
             while time.monotonic() < deadline:
+                sent = time.monotonic()
                 self._send("mission_request_list", self.system_id, self.component_id,
                            mission_type)
-                msg = inbox.get(min(0.5, deadline - time.monotonic()))
-                while msg is not None and getattr(msg, "mission_type", 0) != mission_type:
-                    msg = inbox.get(0.05)
-                if msg is not None:
-                    return int(msg.count)
+                wait_until = min(deadline, sent + max(0.05, self._resend_s()) * backoff)
+                while (msg := inbox.get(wait_until - time.monotonic())) is not None:
+                    if getattr(msg, "mission_type", 0) == mission_type:
+                        if backoff == 1.0:
+                            self._rtt_sample(time.monotonic() - sent)
+                        return int(msg.count)
+                backoff = min(backoff * 1.5, 1.0 / max(0.05, self._resend_s()))
         return None
 
     def _download(self, mission_type: int, *, timeout_s: float) -> list[MissionItem]:
@@ -816,7 +910,7 @@ class Vehicle:
         count = self._read_count(mission_type, timeout_s=min(timeout_s, 10.0))
         if count is None:
             raise LinkError(f"{what}: vehicle {self.system_id} sent no MISSION_COUNT; "
-                            "link down or vehicle busy")
+                            f"link down or vehicle busy{self._signing_hint()}")
         items: dict[int, MissionItem] = {}
         asked: dict[int, float] = {}
         window = 8
@@ -828,12 +922,13 @@ class Vehicle:
                     raise LinkError(f"{what}: got {len(items)} of {count} items from vehicle "
                                     f"{self.system_id} within {timeout_s:g} s")
                 missing = [s for s in range(count) if s not in items][:window]
+                reask_s = self._resend_s()
                 for seq in missing:
-                    if now - asked.get(seq, -1.0) > 0.15:
+                    if now - asked.get(seq, -1.0) > reask_s:
                         self._send("mission_request_int", self.system_id, self.component_id,
                                    seq, mission_type)
                         asked[seq] = now
-                msg = inbox.get(0.1)
+                msg = inbox.get(reask_s)
                 while msg is not None:
                     if msg.get_type() == "MISSION_ACK":
                         if getattr(msg, "mission_type", 0) == mission_type and \
@@ -865,7 +960,7 @@ class Vehicle:
                 raise LinkError(self._refusal(what, 4, self._texts_since(mark)).replace(
                     "FAILED", _codec.mission_result_name(int(msg.type))))
         raise LinkError(f"{what}: no MISSION_ACK from vehicle {self.system_id} within "
-                        f"{timeout_s:g} s")
+                        f"{timeout_s:g} s{self._signing_hint()}")
 
     def _check_types(self, items: Sequence[MissionItem], mission_type: int) -> None:
         for index, item in enumerate(items):

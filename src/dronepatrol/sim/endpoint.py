@@ -717,9 +717,7 @@ class Endpoint:
         if tr["client"] is not c or tr["sysid"] != sysid or tr["compid"] != compid:
             self._mission_ack(c, sysid, compid, mavlink.MAV_MISSION_DENIED, mt)
             return
-        if m.seq < tr["next"]:
-            return  # a duplicate answer to a re-sent request
-        if m.seq != tr["next"]:
+        if m.seq != tr["next"]:  # duplicates too (MissionItemProtocol::handle_mission_item)
             self._mission_ack(c, sysid, compid, mavlink.MAV_MISSION_INVALID_SEQUENCE, mt)
             return
         result = self._check_item(it, mt)
@@ -799,6 +797,10 @@ class Endpoint:
             self._mission_ack(c, m.get_srcSystem(), m.get_srcComponent(),
                               mavlink.MAV_MISSION_UNSUPPORTED, mt)
             return
+        if mt in self.transfers:  # ArduPilot: no downloads while an upload is in progress
+            self._mission_ack(c, m.get_srcSystem(), m.get_srcComponent(),
+                              mavlink.MAV_MISSION_DENIED, mt)
+            return
         n = len(self.v.missions[mt])
         if mt == 0:
             n = max(n, 1)  # seq 0 (home) always exists
@@ -825,6 +827,10 @@ class Endpoint:
         if not self._for_me(m):
             return
         mt = int(getattr(m, "mission_type", 0))
+        if mt in self.transfers:
+            self._mission_ack(c, m.get_srcSystem(), m.get_srcComponent(),
+                              mavlink.MAV_MISSION_DENIED, mt)
+            return
         it = self._download_item(mt, m.seq) if mt in (0, 1, 2) else None
         if it is None:
             self._mission_ack(c, m.get_srcSystem(), m.get_srcComponent(),
