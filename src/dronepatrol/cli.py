@@ -222,6 +222,9 @@ def add_fly_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout-s", type=_positive, default=90.0,
                    help="wait this long for each vehicle's heartbeat and home (default 90)")
     p.add_argument("--signing-key", metavar="HEX", help="MAVLink 2 signing key, 64 hex digits")
+    p.add_argument("--back-to-back", action="store_true",
+                   help="fleet plans: fly each drone's sorties one after the other instead of "
+                        "at their scheduled start times")
 
 
 def run_fly(args: argparse.Namespace) -> int:
@@ -258,8 +261,11 @@ def run_fly(args: argparse.Namespace) -> int:
         bars = stack.enter_context(VehicleBars(
             [f"vehicle-{i + 1}" for i in range(len(fp.vehicles))],
             [sum(len(s.mission) for s in v) for v in fp.vehicles]))
+        follows = (args.plan_dir / "schedule.json").exists() and not args.back_to_back
+        scale = (args.speedup if args.sim else 1.0) if follows else None
         results = fly_plan(args.plan_dir, connections, on_progress=bars.update,
-                           connect_timeout_s=args.timeout_s, signing_key=key)
+                           connect_timeout_s=args.timeout_s, signing_key=key,
+                           schedule_time_scale=scale)
     if results and all(r.error is not None and r.sorties_flown == 0 for r in results):
         # nothing flew: a set-up problem (wrong URL, vehicle off, pre-flight check)
         for r in results:
@@ -325,12 +331,24 @@ def run_report(args: argparse.Namespace) -> int:
     from dronepatrol.postflight import flight_report
 
     rep = flight_report(args.plan_dir, grid_m=args.grid_m, speaker_logs=args.speaker_log)
-    print(f"{_pad('zone', 22)} {'kind':<11} {'heard':>7} {'worst gap':>10} {'target':>7}")
+    print("heard: share of the zone that heard a complete message; gaps: worst time between "
+          "complete messages at one ground point, as flown and as planned")
+    print(f"{_pad('zone', 22)} {'kind':<11} {'heard':>7} {'flown gap':>10} {'planned':>10} "
+          f"{'target':>8}")
+
+    def minutes(v: float | None) -> str:
+        return "-" if v is None else f"{v / 60:.1f} min"
+
     for r in rep.rows():
         heard = "-" if r["heard_fraction"] is None else f"{r['heard_fraction']:.1%}"
-        gap = "-" if r["worst_gap_s"] is None else f"{r['worst_gap_s'] / 60:.1f} min"
-        target = "-" if r["target_s"] is None else f"{r['target_s'] / 60:.0f} min"
-        print(f"{_pad(r['zone'], 22)} {r['kind']:<11} {heard:>7} {gap:>10} {target:>7}")
+        print(f"{_pad(r['zone'], 22)} {r['kind']:<11} {heard:>7} "
+              f"{minutes(r['worst_gap_s']):>10} {minutes(r['planned_worst_gap_s']):>10} "
+              f"{minutes(r['target_s']):>8}")
+    short = [r["zone"] for r in rep.rows() if r["one_pass_only"]]
+    if short:
+        print(f"note: the flight spans {rep.flown_span_s / 60:.0f} min, shorter than the revisit "
+              f"period of {', '.join(short)}: their flown gaps are within one pass; fly the "
+              "whole shift to measure revisits")
     for name, path in rep.files.items():
         print(f"{name}: {path}")
     return 0

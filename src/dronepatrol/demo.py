@@ -88,6 +88,7 @@ def run_demo(out_dir: str | Path = "demo-out", *, speedup: float = 60.0, drones:
         with VehicleBars(names, [sum(len(s.mission) for s in v) for v in trimmed],
                          disable=None if progress is None else not progress) as bars:
             results = fly_plan(fp, conns, out_dir=flight_dir, on_progress=bars.update,
+                               schedule_time_scale=speedup,
                                connect_timeout_s=connect_timeout_s)
         sim_time_s = sim.sim_time_s()
     flown_s = time.monotonic() - t0 - planned_s

@@ -160,7 +160,8 @@ def _fly_vehicle(index: int, url: str, sorties: Sequence[Sortie], fp: FlightPlan
                  out: Path, result: VehicleResult, stop: threading.Event,
                  vehicles: dict[int, Any], on_progress: ProgressCallback | None,
                  connect_timeout_s: float, sortie_timeout_s: float,
-                 signing_key: bytes | None) -> None:
+                 signing_key: bytes | None, fleet_start: float | None = None,
+                 time_scale: float = 1.0) -> None:
     from dronepatrol.link import Vehicle, preflight_check
 
     name = result.name
@@ -181,8 +182,11 @@ def _fly_vehicle(index: int, url: str, sorties: Sequence[Sortie], fp: FlightPlan
             for k, s in enumerate(sorties):
                 if stop.is_set():
                     break
+                # on the ground at the base where the previous sortie ended (or at home)
+                here = home if k == 0 or v.lat_deg is None or v.lon_deg is None else (
+                    v.lat_deg, v.lon_deg, home[2])
                 preflight_check(
-                    list(s.mission), home=(home[0], home[1]),
+                    list(s.mission), home=(here[0], here[1]),
                     no_fly_lonlat_polygons=[list(r) for r in fp.no_fly_lonlat],
                     max_alt_m=fp.max_altitude_m, speed_mps=s.speed_mps,
                     endurance_s=fp.endurance_s, reserve_fraction=fp.reserve_fraction,
@@ -191,8 +195,13 @@ def _fly_vehicle(index: int, url: str, sorties: Sequence[Sortie], fp: FlightPlan
                     v.reset_battery(percent=100.0)
                     v.wait_until(lambda p: (p.battery_pct or 0.0) >= 95.0, timeout_s=30.0,
                                  what="a full battery after the swap")
-                v.upload_mission(list(s.mission), home=home)
+                v.upload_mission(list(s.mission), home=here)
                 v.set_param("WP_SPD", s.speed_mps)
+                if fleet_start is not None and s.start_s is not None:
+                    # follow the fleet schedule: wait for this sortie's start (scaled time)
+                    due = fleet_start + s.start_s / time_scale
+                    while not stop.is_set() and time.monotonic() < due:
+                        stop.wait(min(0.5, due - time.monotonic()))
                 battery0 = v.battery_pct
                 t0 = time.monotonic()
                 v.start_mission(timeout_s=connect_timeout_s)
@@ -268,8 +277,14 @@ def fly_plan(
     connect_timeout_s: float = 90.0,
     sortie_timeout_s: float = 4 * 3600.0,
     signing_key: bytes | None = None,
+    schedule_time_scale: float | None = None,
 ) -> list[VehicleResult]:
     """Fly a plan (directory or :class:`FlightPlan`) on ``connections``, one per vehicle.
+
+    ``schedule_time_scale``: None flies each drone's sorties back to back (after the battery
+    swap); a number follows a fleet schedule, starting each sortie at its planned ``start_s``
+    (seconds from the shift start) divided by this factor after the fleet starts: 1 for real
+    drones, the simulator's speed-up for simulated ones. A sortie that is late starts at once.
 
     Returns one :class:`VehicleResult` per vehicle; a vehicle's error is recorded in its result
     (``error``), the others keep flying. Raises :class:`DronePatrolError` before anything
@@ -290,12 +305,15 @@ def fly_plan(
                              sorties_planned=len(s)) for i, s in enumerate(fp.vehicles)]
     stop = threading.Event()
     vehicles: dict[int, Any] = {}
+    if schedule_time_scale is not None and not schedule_time_scale > 0:
+        raise DronePatrolError(f"schedule_time_scale must be > 0, got {schedule_time_scale}")
+    fleet_start = time.monotonic() if schedule_time_scale is not None else None
 
     def run(i: int) -> None:
         try:
             _fly_vehicle(i, connections[i], fp.vehicles[i], fp, out, results[i], stop,
                          vehicles, on_progress, connect_timeout_s, sortie_timeout_s,
-                         signing_key)
+                         signing_key, fleet_start, schedule_time_scale or 1.0)
         except (DronePatrolError, SafetyError) as exc:
             results[i].error = str(exc)
         except Exception as exc:  # a bug must not leave other vehicles unattended

@@ -14,7 +14,7 @@ or a speaker agent's ``speaker*.jsonl``), and writes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,19 @@ class FlightReport:
     vehicles: list[dict[str, Any]]
     planned_targets_s: dict[str, float | None]
     files: dict[str, Path]
+    planned_gaps_s: dict[str, float | None] = field(default_factory=dict)
+    flown_span_s: float = 0.0
+    """Time from the first broadcast's start to the last one's end (all vehicles)."""
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per zone: heard fraction, worst gap, target."""
+        """One row per zone: heard fraction, the worst gap between complete messages as flown
+        (at the worst ground point), the fleet schedule's planned worst gap, and the target."""
         return [{"zone": z.zone, "kind": z.kind, "heard_fraction": z.heard_fraction,
-                 "worst_gap_s": z.worst_gap_s, "target_s": self.planned_targets_s.get(z.zone),
+                 "worst_gap_s": z.worst_gap_s,
+                 "one_pass_only": (self.planned_targets_s.get(z.zone) or 0.0)
+                 > self.flown_span_s,
+                 "planned_worst_gap_s": self.planned_gaps_s.get(z.zone),
+                 "target_s": self.planned_targets_s.get(z.zone),
                  "min_heard": z.min_heard, "mean_heard": z.mean_heard}
                 for z in self.coverage.zones]
 
@@ -92,17 +100,22 @@ def flight_report(plan_dir: str | Path, *, grid_m: float = 10.0,
     sessions = []
     for p in logs:
         sessions.extend(read_speaker_log(p, vehicle=p.stem))
+    span = (max(x.end_s for x in sessions) - min(x.start_s for x in sessions)
+            if sessions else 0.0)
     cov = coverage_report(zoneset, frame, None, sessions, messages, speaker, atmosphere,
                           grid_m=grid_m, required_snr_db=float(acoustic["required_snr_db"]))
     targets: dict[str, float | None] = {z.name: None for z in zoneset.patrol_zones}
+    planned: dict[str, float | None] = {}
     sched_path = d / "schedule.json"
     if sched_path.exists():
         for z in _load(sched_path, "re-run `dronepatrol plan`")["zones"]:
             targets[z["zone"]] = z.get("target_s")
+            planned[z["zone"]] = z.get("worst_gap_s")
     results_path = d / "flight" / "results.json"
     vehicles = (_load(results_path, "fly the plan again") if results_path.exists() else [])
     files: dict[str, Path] = {}
-    rep = FlightReport(cov, vehicles, targets, files)
+    rep = FlightReport(cov, vehicles, targets, files, planned_gaps_s=planned,
+                       flown_span_s=span)
     files["report.json"] = write_json(d / "report.json", {
         "coverage": cov.to_json(), "zones": rep.rows(), "vehicles": vehicles})
     if draw:
