@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import socket
 import subprocess
@@ -12,8 +13,11 @@ import threading
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyproj import Geod
+from shapely.geometry import LineString, Polygon
 
 from dronepatrol.errors import LinkError, MissionError, SafetyError
+from dronepatrol.geo import LocalFrame
 from dronepatrol.link import (
     LossyRelay,
     TlogWriter,
@@ -264,3 +268,146 @@ def test_mission_item_wire_equality_quantises() -> None:
     b = MissionItem(command=16, lat_deg=52.12345679, lon_deg=4.1, alt_m=30.0000001)
     c = MissionItem(command=16, lat_deg=52.1234569, lon_deg=4.1, alt_m=30.0)
     assert _codec.wire_equal(a, b) and not _codec.wire_equal(a, c)
+
+
+# -- connection strings and failed connections -------------------------------------------------
+def _open_fds() -> dict[str, str]:
+    """This process's open file descriptors and what they point at (Linux /proc)."""
+    out = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the descriptor listdir itself used
+            pass
+    return out
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("bogus:url", r"unknown kind 'bogus'; use tcp:HOST:PORT .*udpin:HOST:PORT.*udpout:HOST:PORT"
+                  r".*/dev/ttyUSB0,57600"),
+    ("tcp:127.0.0.1:url", r"port 'url' is not a number from 1 to 65535; write tcp:HOST:PORT"),
+    ("udpin:0.0.0.0:70000", r"port '70000' is not a number from 1 to 65535"),
+    ("udpout:14550", r"expected udpout:HOST:PORT"),
+    ("tcp:", r"expected tcp:HOST:PORT"),
+    ("127.0.0.1:14550", r"unknown kind '127.0.0.1'"),
+    ("ttyUSB0", r"not a network address or a serial device"),
+    ("/dev/ttyUSB0,fast", r"baud 'fast' is not a positive whole number"),
+    ("", r"is empty"),
+])
+def test_bad_connection_strings_say_what_is_wrong(url: str, says: str) -> None:
+    before = _open_fds()
+    with pytest.raises(LinkError, match=says) as info:
+        _codec.open_connection(url, source_system=255, source_component=190)
+    assert "invalid literal" not in str(info.value)
+    assert _open_fds() == before  # no socket was opened
+
+
+def test_good_connection_strings_parse() -> None:
+    assert _codec.parse_url("tcp:localhost:5760") == ("tcp", "localhost", 5760, 57600)
+    assert _codec.parse_url("UDPIN:0.0.0.0:14550") == ("udpin", "0.0.0.0", 14550, 57600)
+    assert _codec.parse_url("/dev/ttyACM0") == ("serial", "/dev/ttyACM0", None, 57600)
+    assert _codec.parse_url("/dev/ttyAMA0,921600") == ("serial", "/dev/ttyAMA0", None, 921600)
+    assert _codec.parse_url("COM3,115200") == ("serial", "COM3", None, 115200)
+
+
+def test_refused_tcp_asks_whether_the_simulator_runs_and_closes_the_tlog(tmp_path) -> None:
+    from dronepatrol.link import Vehicle
+
+    port = _free_port()
+    log = tmp_path / "refused.tlog"
+    before = _open_fds()
+    with pytest.raises(LinkError, match=r"refused the TCP connection: is ArduPilot SITL / the "
+                                        r"vehicle / `dronepatrol sim` running and listening on "
+                                        r"that port\?"):
+        Vehicle.connect(f"tcp:127.0.0.1:{port}", timeout_s=1, log_path=log)
+    after = _open_fds()
+    assert str(log) not in after.values()  # the .tlog opened first was closed again
+    assert after == before
+
+
+def test_udp_port_in_use_leaves_no_socket_open() -> None:
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # no SO_REUSEADDR: exclusive
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    try:
+        before = _open_fds()
+        with pytest.raises(LinkError, match="the port is in use"):
+            _codec.open_connection(f"udpin:127.0.0.1:{port}", source_system=255,
+                                   source_component=190)
+        assert _open_fds() == before
+    finally:
+        holder.close()
+
+
+def test_missing_serial_device_names_it(tmp_path) -> None:
+    device = tmp_path / "ttyNOPE"
+    with pytest.raises(LinkError, match=f"cannot open serial device {device}.*plugged in"):
+        _codec.open_connection(f"{device},57600", source_system=255, source_component=190)
+
+
+# -- pre-flight uses the planner's frame ------------------------------------------------------
+def _square_lonlat(frame: LocalFrame, x0: float, y0: float, x1: float, y1: float
+                   ) -> list[tuple[float, float]]:
+    ring = frame.xy_to_lonlat([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    return [(float(lon), float(lat)) for lon, lat in ring]
+
+
+@pytest.mark.parametrize(("leg_y_m", "crosses"), [(99.8, False), (100.2, True)])
+def test_preflight_no_fly_check_agrees_with_the_planner_frame(leg_y_m: float,
+                                                              crosses: bool) -> None:
+    # The plan's frame; a 100 m no-fly square whose south edge is at y = 100 m; a leg that
+    # passes 20 cm south of it or clips 20 cm of it: preflight decides as the planner does.
+    frame = LocalFrame.centred_on(HOME[1], HOME[0])
+    zone = _square_lonlat(frame, 400.0, 100.0, 500.0, 200.0)
+    (lon_a, lat_a), (lon_b, lat_b) = frame.xy_to_lonlat([(0.0, leg_y_m), (1000.0, leg_y_m)])
+    items = [_wp(float(lat_a), float(lon_a)), _wp(float(lat_b), float(lon_b))]
+    planner_says = frame.geometry_to_local(Polygon(zone)).intersects(
+        LineString(frame.xy_to_local([(lon_a, lat_a), (lon_b, lat_b)])))
+    assert planner_says == crosses
+    if crosses:
+        with pytest.raises(SafetyError, match=r"leg 2 \(item 1 -> item 2\)"):
+            preflight_check(items, home=HOME, no_fly_lonlat_polygons=[zone], frame=frame)
+    else:
+        est = preflight_check(items, home=HOME, no_fly_lonlat_polygons=[zone], frame=frame)
+        pts = frame.xy_to_local([(HOME[1], HOME[0]), (lon_a, lat_a), (lon_b, lat_b),
+                                 (HOME[1], HOME[0])])
+        assert est.distance_m == pytest.approx(
+            sum(math.dist(p, q) for p, q in zip(pts, pts[1:], strict=False)), rel=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.floats(-0.02, 0.02), st.floats(-0.02, 0.02)), min_size=1,
+                max_size=8))
+def test_preflight_distance_matches_wgs84_geodesics(offsets: list[tuple[float, float]]) -> None:
+    items = [_wp(HOME[0] + a, HOME[1] + b) for a, b in offsets]
+    est = preflight_check(items, home=HOME)
+    geod = Geod(ellps="WGS84")
+    pts = [HOME] + [(i.lat_deg, i.lon_deg) for i in items] + [HOME]
+    total = sum(geod.inv(lo1, la1, lo2, la2)[2]
+                for (la1, lo1), (la2, lo2) in zip(pts, pts[1:], strict=False))
+    # the spherical frame it replaced was 7e-4 (north-south) to 3e-3 (east-west) off at 52 deg
+    assert est.distance_m == pytest.approx(total, rel=1e-4, abs=0.01)
+
+
+def test_every_upload_path_checks_item_types_the_same_way() -> None:
+    from dronepatrol.link import dronekit_adapter
+    from dronepatrol.link.preflight import check_item_types
+
+    fence_item = MissionItem(command=5001, lat_deg=52.0, lon_deg=4.0, param1=3.0,
+                             mission_type=FENCE)
+    items = [_wp(52.001, 4.0), fence_item]
+    expected = (r"item 1 \(command 5001\) has mission_type 1 but this upload is mission \(0\); "
+                r"send fence items with Vehicle.upload_fence")
+    with pytest.raises(MissionError, match="upload_mission: " + expected):
+        check_item_types(items, MISSION, what="upload_mission")
+    with pytest.raises(MissionError, match="dronekit upload: " + expected):
+        dronekit_adapter.to_commands(items)  # refused before dronekit is even imported
+    with pytest.raises(MissionError, match=r"item 0 is tuple, not a MissionItem"):
+        check_item_types([(52.0, 4.0)], RALLY)  # type: ignore[list-item]
+    check_item_types([fence_item], FENCE)

@@ -63,6 +63,8 @@ class FlightPlan:
     max_altitude_m: float = 120.0
     endurance_s: float | None = None
     reserve_fraction: float = 0.2
+    frame_center_lonlat: tuple[float, float] | None = None
+    """Centre of the plan's local frame, so pre-flight checks measure exactly as the planner."""
 
 
 @dataclass
@@ -149,8 +151,12 @@ def _read_flight_plan(d: Path) -> FlightPlan:
             if f["properties"].get("fence") == "exclusion":
                 ring = f["geometry"]["coordinates"][0]
                 no_fly.append(tuple((float(x), float(y)) for x, y in ring))
+    frame = read_json(d / "summary.json").get("frame") or {}
+    center = ((float(frame["lon0_deg"]), float(frame["lat0_deg"]))
+              if "lon0_deg" in frame and "lat0_deg" in frame else None)
     return FlightPlan(tuple(vehicles), tuple(homes), tuple(fence), tuple(rally), tuple(no_fly),
-                      endurance_s=endurance, reserve_fraction=reserve)
+                      endurance_s=endurance, reserve_fraction=reserve,
+                      frame_center_lonlat=center)
 
 
 ProgressCallback = Callable[[int, Any], None]
@@ -162,11 +168,13 @@ def _fly_vehicle(index: int, url: str, sorties: Sequence[Sortie], fp: FlightPlan
                  connect_timeout_s: float, sortie_timeout_s: float,
                  signing_key: bytes | None, fleet_start: float | None = None,
                  time_scale: float = 1.0) -> None:
+    from dronepatrol.geo import LocalFrame
     from dronepatrol.link import Vehicle, preflight_check
 
     name = result.name
     result.tlog = out / f"{name}.tlog"
     result.track = out / f"{name}.track.jsonl"
+    frame = None if fp.frame_center_lonlat is None else LocalFrame(*fp.frame_center_lonlat)
     v = Vehicle.connect(url, timeout_s=connect_timeout_s, log_path=result.tlog,
                         signing_key=signing_key)
     vehicles[index] = v
@@ -186,7 +194,7 @@ def _fly_vehicle(index: int, url: str, sorties: Sequence[Sortie], fp: FlightPlan
                 here = home if k == 0 or v.lat_deg is None or v.lon_deg is None else (
                     v.lat_deg, v.lon_deg, home[2])
                 preflight_check(
-                    list(s.mission), home=(here[0], here[1]),
+                    list(s.mission), home=(here[0], here[1]), frame=frame,
                     no_fly_lonlat_polygons=[list(r) for r in fp.no_fly_lonlat],
                     max_alt_m=fp.max_altitude_m, speed_mps=s.speed_mps,
                     endurance_s=fp.endurance_s, reserve_fraction=fp.reserve_fraction,

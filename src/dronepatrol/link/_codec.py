@@ -9,6 +9,8 @@ Nothing happens at import time of this module.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import threading
 from typing import Any
 
@@ -104,29 +106,108 @@ def mavlink() -> Any:
     return mavutil().mavlink
 
 
+URL_FORMS = ("tcp:HOST:PORT (ArduPilot SITL, `dronepatrol sim`, a TCP telemetry bridge), "
+             "udpin:HOST:PORT (listen, e.g. udpin:0.0.0.0:14550), udpout:HOST:PORT (send to), "
+             "udp:HOST:PORT (same as udpin), or a serial device with an optional baud rate "
+             "such as /dev/ttyUSB0,57600")
+_NET_KINDS = ("tcp", "tcpin", "udp", "udpin", "udpout", "udpbcast")
+_SERIAL_RE = re.compile(r"^(/.+|COM\d+|\\\\\.\\.+)$", re.IGNORECASE)
+
+
+def parse_url(url: str, baud: int = 57600) -> tuple[str, str, int | None, int]:
+    """Check a connection string; return (kind, host or device, port or None, baud).
+
+    ``kind`` is one of tcp, tcpin, udp, udpin, udpout, udpbcast or ``serial``. Raises
+    :class:`LinkError` naming what does not fit and the accepted forms.
+
+    >>> parse_url("tcp:127.0.0.1:5760")
+    ('tcp', '127.0.0.1', 5760, 57600)
+    >>> parse_url("/dev/ttyUSB0,921600")
+    ('serial', '/dev/ttyUSB0', None, 921600)
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise LinkError(f"connection string {url!r} is empty; use {URL_FORMS}")
+    url = url.strip()
+    kind, sep, rest = url.partition(":")
+    if sep and kind.lower() in _NET_KINDS:
+        kind = kind.lower()
+        host, sep2, port_text = rest.rpartition(":")
+        if not sep2 or not host or ":" in host:
+            raise LinkError(
+                f"connection string {url!r}: expected {kind}:HOST:PORT "
+                f"(e.g. {kind}:127.0.0.1:{5760 if kind.startswith('tcp') else 14550})")
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise LinkError(
+                f"connection string {url!r}: port {port_text!r} is not a number from 1 to "
+                f"65535; write {kind}:HOST:PORT (e.g. {kind}:{host}:"
+                f"{5760 if kind.startswith('tcp') else 14550})")
+        return kind, host, int(port_text), baud
+    device, comma, baud_text = url.partition(",")
+    if comma:
+        if not baud_text.strip().isdigit() or int(baud_text) <= 0:
+            raise LinkError(
+                f"connection string {url!r}: baud {baud_text!r} is not a positive whole "
+                "number; write e.g. /dev/ttyUSB0,57600")
+        baud = int(baud_text)
+    if _SERIAL_RE.match(device):
+        return "serial", device, None, baud
+    what = f"unknown kind {kind!r}" if sep else "not a network address or a serial device"
+    raise LinkError(f"connection string {url!r}: {what}; use {URL_FORMS}")
+
+
+def _close_orphans(exc: BaseException) -> None:
+    """Close the socket of a pymavlink connection whose constructor raised (pymavlink opens
+    the socket before binding, and never closes it on failure)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        port = getattr(owner, "port", None)
+        if isinstance(port, socket.socket):
+            port.close()
+        tb = tb.tb_next
+
+
+def _explain(kind: str, host: str, port: int | None, exc: BaseException) -> str:
+    where = f"{host}:{port}"
+    if isinstance(exc, ConnectionRefusedError):
+        return (f"{where} refused the TCP connection: is ArduPilot SITL / the vehicle / "
+                "`dronepatrol sim` running and listening on that port?")
+    if isinstance(exc, socket.gaierror):
+        return f"host {host!r} is not known (check the spelling, or use an IP address)"
+    if isinstance(exc, TimeoutError):
+        return f"{where} did not answer (timed out): check the address and the network"
+    errno_ = getattr(exc, "errno", None)
+    if kind in ("udp", "udpin", "tcpin") and errno_ == 98:  # EADDRINUSE
+        return (f"cannot listen on {where}: the port is in use (by MAVProxy, a ground "
+                "station or another dronepatrol?); close it or use another port")
+    if kind in ("udp", "udpin", "tcpin") and errno_ == 99:  # EADDRNOTAVAIL
+        return (f"cannot listen on {where}: {host} is not an address of this machine; "
+                "use 0.0.0.0 to listen on all of them")
+    if kind == "serial":
+        return (f"cannot open serial device {host}: {exc}. Check the device name, that it is "
+                "plugged in and that you may use it (e.g. the dialout group)")
+    return f"{exc}"
+
+
 def open_connection(url: str, *, source_system: int, source_component: int,
                     baud: int = 57600) -> Any:
-    """Open a pymavlink connection; serial devices accept ``/dev/ttyUSB0,57600``."""
+    """Open a pymavlink connection; serial devices accept ``/dev/ttyUSB0,57600``.
+
+    The connection string is checked first (:func:`parse_url`); a failed open leaves no
+    socket behind and says what to check.
+    """
+    kind, host, port, baud = parse_url(url, baud)
+    device = host if kind == "serial" else f"{kind}:{host}:{port}"
     mu = mavutil()
-    device = url
-    if "," in url and not url.startswith(("tcp:", "udp", "tcpin:")):
-        device, baud_text = url.rsplit(",", 1)
-        try:
-            baud = int(baud_text)
-        except ValueError as exc:
-            raise LinkError(
-                f"connection string {url!r}: baud {baud_text!r} is not a number; "
-                "write e.g. /dev/ttyUSB0,57600"
-            ) from exc
     try:
         return mu.mavlink_connection(
             device, baud=baud, source_system=source_system, source_component=source_component,
             retries=0, dialect="ardupilotmega",
         )
     except (OSError, ValueError) as exc:
+        _close_orphans(exc)
         raise LinkError(
-            f"cannot open MAVLink connection {url!r}: {exc}. Use tcp:HOST:PORT, "
-            "udpin:HOST:PORT, udpout:HOST:PORT or a serial device such as /dev/ttyUSB0,57600"
+            f"cannot open MAVLink connection {url!r}: {_explain(kind, host, port, exc)}"
         ) from exc
 
 

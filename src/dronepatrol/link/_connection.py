@@ -61,7 +61,12 @@ class Connection:
         self._conn: Any = None
         self.reconnects = 0
         self._tlog = TlogWriter(log_path) if log_path is not None else None
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            if self._tlog is not None:  # nothing else will ever close it
+                self._tlog.close()
+            raise
         self._reader = threading.Thread(target=self._read_loop, name=f"mavlink-rx {url}",
                                         daemon=True)
         self._beater = threading.Thread(target=self._heartbeat_loop,

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dronepatrol.errors import LinkError, MissionError
+from dronepatrol.errors import LinkError
+from dronepatrol.link.preflight import check_item_types
 from dronepatrol.mission import MISSION, MissionItem
 
 
@@ -28,14 +29,10 @@ def _dronekit() -> Any:
 def to_commands(items: Sequence[MissionItem]) -> list[Any]:
     """Turn planned mission items (without home) into dronekit ``CommandInt`` objects
     (MISSION_ITEM_INT: lat/lon at 1e-7 degree, no float32 rounding)."""
+    check_item_types(items, MISSION, what="dronekit upload")
     dk = _dronekit()
     commands = []
-    for index, item in enumerate(items):
-        if item.mission_type != MISSION:
-            raise MissionError(
-                f"item {index} has mission_type {item.mission_type}; dronekit uploads missions "
-                "only (use Vehicle.upload_fence / upload_rally for fences and rally points)"
-            )
+    for item in items:
         commands.append(dk.CommandInt(
             0, 0, 0, item.frame, item.command, 0, int(item.autocontinue), item.param1,
             item.param2, item.param3, item.param4, int(round(item.lat_deg * 1e7)),

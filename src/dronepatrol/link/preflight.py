@@ -1,7 +1,8 @@
 """Pre-flight checks run before any upload, and the vehicle's storage limits.
 
-Distances are computed in a local metric frame centred on the route (an equirectangular
-projection, accurate to well under 0.1 % over the few kilometres a patrol covers).
+Distances and no-fly crossings are computed in :class:`dronepatrol.geo.LocalFrame`, the
+planner's own frame (azimuthal equidistant on WGS84): pass the plan's frame and the check
+agrees with the planner exactly; without one, a frame centred on the route and zones is used.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from shapely.geometry import LineString, Polygon
 
-from dronepatrol.errors import MissionError, SafetyError
+from dronepatrol.errors import FrameError, MissionError, SafetyError
+from dronepatrol.geo import LocalFrame
 from dronepatrol.mission import (
     FENCE,
     MISSION,
@@ -30,7 +33,6 @@ MAX_MISSION_ITEMS = 650
 MAX_FENCE_ITEMS = 69
 MAX_RALLY_ITEMS = 20
 
-_EARTH_RADIUS_M = 6_371_008.8
 # NAV commands whose lat/lon is a place the vehicle flies to (0/0 means "here" for takeoff/land).
 _POSITIONAL = {NAV_WAYPOINT, 17, 18, NAV_LOITER_TIME, NAV_LAND, NAV_TAKEOFF, 31, 82}
 
@@ -42,16 +44,6 @@ class RouteEstimate:
     distance_m: float
     duration_s: float
     legs: int
-
-
-class _Frame:
-    def __init__(self, lat0: float, lon0: float) -> None:
-        self.lat0, self.lon0 = lat0, lon0
-        self.kx = math.radians(1.0) * _EARTH_RADIUS_M * math.cos(math.radians(lat0))
-        self.ky = math.radians(1.0) * _EARTH_RADIUS_M
-
-    def xy(self, lon: float, lat: float) -> tuple[float, float]:
-        return (lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky
 
 
 def _describe(index: int, item: MissionItem) -> str:
@@ -69,6 +61,7 @@ def preflight_check(
     speed_mps: float = 5.0,
     endurance_s: float | None = None,
     reserve_fraction: float = 0.25,
+    frame: LocalFrame | None = None,
 ) -> RouteEstimate:
     """Check a mission (mission_type 0, without home) before upload; raise SafetyError.
 
@@ -76,7 +69,8 @@ def preflight_check(
     (lon, lat) (GeoJSON order). Checks: home known; every flown item's altitude within
     [min_alt_m, max_alt_m]; no leg (home -> items -> home) crosses a no-fly polygon; the
     estimated flight time at ``speed_mps`` (plus hold times) fits in
-    ``endurance_s * (1 - reserve_fraction)`` when an endurance is given.
+    ``endurance_s * (1 - reserve_fraction)`` when an endurance is given. ``frame`` is the
+    plan's :class:`~dronepatrol.geo.LocalFrame` (default: one centred on the route and zones).
 
     >>> from dronepatrol.mission import MissionItem
     >>> wp = MissionItem(command=16, lat_deg=52.0, lon_deg=4.001, alt_m=30)
@@ -101,8 +95,7 @@ def preflight_check(
                 "preflight_check takes mission items only (fence and rally go separately)"
             )
     home_lat, home_lon = home
-    frame = _Frame(home_lat, home_lon)
-    points: list[tuple[float, float]] = [frame.xy(home_lon, home_lat)]
+    route: list[tuple[float, float]] = [(home_lon, home_lat)]  # (lon, lat)
     labels = ["home"]
     hold_s = 0.0
     for index, item in enumerate(items):
@@ -119,17 +112,32 @@ def preflight_check(
         if item.command in (NAV_WAYPOINT, NAV_LOITER_TIME):
             hold_s += max(item.param1, 0.0)
         if not at_here:
-            points.append(frame.xy(item.lon_deg, item.lat_deg))
+            route.append((item.lon_deg, item.lat_deg))
             labels.append(f"item {index + 1}")
-    points.append(points[0])
+    route.append(route[0])
     labels.append("home")
-    zones = []
+    rings = []
     for zone_index, ring in enumerate(no_fly_lonlat_polygons):
         try:
-            poly = Polygon([frame.xy(lon, lat) for lon, lat in ring])
+            arr = np.asarray(ring, dtype=float)
+            if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < 3:
+                raise ValueError(f"shape {arr.shape}, need at least 3 (lon, lat) pairs")
         except (ValueError, TypeError) as exc:
             raise SafetyError(f"no-fly polygon {zone_index} is not a ring of (lon, lat): {exc}")\
                 from exc
+        rings.append(arr)
+    every = np.concatenate([np.asarray(route, dtype=float), *rings])
+    if not np.all(np.isfinite(every)):
+        raise SafetyError("the route or a no-fly polygon has NaN or infinite coordinates")
+    if frame is None:
+        try:
+            frame = LocalFrame.for_lonlat(every[:, 0], every[:, 1], what="route and no-fly zones")
+        except FrameError as exc:
+            raise SafetyError(f"cannot check the route: {exc}") from exc
+    points = [(float(x), float(y)) for x, y in frame.xy_to_local(route)]
+    zones = []
+    for ring_lonlat in rings:
+        poly = Polygon(frame.xy_to_local(ring_lonlat))
         if not poly.is_valid or poly.area <= 0:
             poly = poly.buffer(0)
         zones.append(poly)
@@ -157,6 +165,30 @@ def preflight_check(
                 f"{reserve_fraction:.0%} reserve of {endurance_s:.0f} s; split it into sorties"
             )
     return RouteEstimate(distance_m=distance, duration_s=duration, legs=len(points) - 1)
+
+
+_KINDS = {MISSION: "mission", FENCE: "fence", RALLY: "rally"}
+_UPLOADS = {MISSION: "Vehicle.upload_mission", FENCE: "Vehicle.upload_fence",
+            RALLY: "Vehicle.upload_rally"}
+
+
+def check_item_types(items: Sequence[MissionItem], mission_type: int, *,
+                     what: str = "upload") -> None:
+    """Refuse anything in ``items`` that is not a MissionItem of ``mission_type``.
+
+    The link's one copy of this check (every upload path calls it); raises MissionError.
+    """
+    kind = _KINDS.get(mission_type, str(mission_type))
+    for index, item in enumerate(items):
+        if not isinstance(item, MissionItem):
+            raise MissionError(f"{what}: item {index} is {type(item).__name__}, not a "
+                               "MissionItem")
+        if item.mission_type != mission_type:
+            other = _UPLOADS.get(item.mission_type, "the matching upload")
+            raise MissionError(
+                f"{what}: item {index} (command {item.command}) has mission_type "
+                f"{item.mission_type} but this upload is {kind} ({mission_type}); "
+                f"send {_KINDS.get(item.mission_type, 'such')} items with {other}")
 
 
 def check_capacity(count: int, mission_type: int, *, limit: int | None = None,

@@ -29,7 +29,7 @@ from dronepatrol.link import _codec
 from dronepatrol.link._connection import Connection
 from dronepatrol.link.failsafe import recommended_failsafe_params
 from dronepatrol.link.params import aliases, convert
-from dronepatrol.link.preflight import check_capacity
+from dronepatrol.link.preflight import check_capacity, check_item_types
 from dronepatrol.link.progress import Progress
 from dronepatrol.mission import FENCE, MISSION, RALLY, MissionItem
 
@@ -962,16 +962,6 @@ class Vehicle:
         raise LinkError(f"{what}: no MISSION_ACK from vehicle {self.system_id} within "
                         f"{timeout_s:g} s{self._signing_hint()}")
 
-    def _check_types(self, items: Sequence[MissionItem], mission_type: int) -> None:
-        for index, item in enumerate(items):
-            if not isinstance(item, MissionItem):
-                raise MissionError(f"item {index} is {type(item).__name__}, not a MissionItem")
-            if item.mission_type != mission_type:
-                raise MissionError(
-                    f"item {index} (command {item.command}) has mission_type "
-                    f"{item.mission_type} but this upload is "
-                    f"{_codec.MISSION_TYPE_NAMES[mission_type]} ({mission_type})")
-
     def _storage_raised(self, param: str) -> bool:
         try:
             return self.get_param(param, timeout_s=2.0) > 0
@@ -997,7 +987,7 @@ class Vehicle:
         the vehicle's known home, or a placeholder at the first item). The first item must be
         NAV_TAKEOFF, as ArduCopter requires to start on the ground."""
         items = list(items)
-        self._check_types(items, MISSION)
+        check_item_types(items, MISSION, what="upload_mission")
         if not items:
             raise MissionError("upload_mission: no items; use clear_mission() to erase")
         if items[0].command != 22:
@@ -1024,7 +1014,7 @@ class Vehicle:
                      timeout_s: float = 30.0) -> None:
         """Upload geofence items (mission_type 1; polygon vertices consecutive)."""
         items = list(items)
-        self._check_types(items, FENCE)
+        check_item_types(items, FENCE, what="upload_fence")
         check_capacity(len(items), FENCE, storage_param_set=len(items) > 69
                        and self._storage_raised("BRD_SD_FENCE"))
         self._upload(items, FENCE, timeout_s=timeout_s)
@@ -1035,7 +1025,7 @@ class Vehicle:
                      timeout_s: float = 30.0) -> None:
         """Upload rally points (mission_type 2, NAV_RALLY_POINT)."""
         items = list(items)
-        self._check_types(items, RALLY)
+        check_item_types(items, RALLY, what="upload_rally")
         self._upload(items, RALLY, timeout_s=timeout_s)
         if verify:
             self._verify(items, self.download_rally(timeout_s=timeout_s), RALLY)

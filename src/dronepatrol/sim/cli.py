@@ -65,6 +65,41 @@ def _parse_home(text: str) -> tuple[float, float, float, float]:
     return lat, lon, alt, hdg
 
 
+def _check_ports(n: int, base: int, udp_base: int, control: int, *,
+                 default_control: bool) -> None:
+    """Every port the simulator binds must lie in 1..65535 (control 0 means none)."""
+    top = base + 10 * (n - 1) + 9  # vehicle n-1's block; the default control port is base+9
+    if not 1 <= base or top > 65535:
+        raise SimError(
+            f"--base-port {base}: {n} vehicle(s) use TCP ports {base}..{top} (10 per vehicle), "
+            f"which must lie in 1..65535; choose a --base-port from 1 to {65535 - 10 * n + 1}")
+    udp_top = udp_base + 10 * (n - 1)
+    if not 1 <= udp_base or udp_top > 65535:
+        raise SimError(
+            f"--udp-base-port {udp_base}: {n} vehicle(s) use UDP ports {udp_base}..{udp_top}, "
+            f"which must lie in 1..65535; choose one from 1 to {65535 - 10 * (n - 1)}")
+    if not default_control:
+        if not 0 <= control <= 65535:
+            raise SimError(f"--control-port {control}: must be 1..65535, or 0 for none")
+        if control and control in {base + 10 * i for i in range(n)}:
+            raise SimError(f"--control-port {control} is also a vehicle's MAVLink TCP port "
+                           f"(base + 10*i); choose another, e.g. {base + 9}")
+
+
+def _check_log_dir(log_dir: Path | None) -> Path | None:
+    """``--log-dir`` must be a directory or not exist yet (it is created)."""
+    if log_dir is None:
+        return None
+    for parent in (log_dir, *log_dir.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                where = "" if parent == log_dir else f": {parent} in its path"
+                raise SimError(f"--log-dir {log_dir}{where} is a file, not a directory; give a "
+                               "directory for the speaker-<i>.jsonl logs (created if missing)")
+            break
+    return log_dir
+
+
 def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Validate parsed arguments into a ServerConfig (raises SimError)."""
     from dronepatrol.sim.server import ServerConfig
@@ -91,6 +126,8 @@ def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if udp_base is None:
         udp_base = 14550 if base == 5760 else base + 5
     control = base + 9 if args.control_port is None else int(args.control_port)
+    _check_ports(n, base, int(udp_base), control, default_control=args.control_port is None)
+    log_dir = _check_log_dir(args.log_dir)
     key = None
     if args.signing_key:
         try:
@@ -111,7 +148,7 @@ def build_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return ServerConfig(
         homes=tuple((float(a), float(b), float(c), float(d)) for a, b, c, d in homes),
         speedup=float(args.speedup), seed=int(args.seed), clock=args.clock, base_port=base,
-        udp_base_port=int(udp_base), control_port=control, log_dir=args.log_dir,
+        udp_base_port=int(udp_base), control_port=control, log_dir=log_dir,
         signing_key=key, stream_rate_hz=float(args.stream_rate),
         ready_delay_s=float(args.ready_delay), physics_hz=float(args.physics_hz),
         params=tuple(params))
@@ -127,11 +164,16 @@ def run(args: argparse.Namespace) -> int:
         try:
             server = SimServer(cfg)
         except OSError as exc:
+            if exc.filename is not None:  # a speaker log, not a socket
+                raise SimError(f"cannot write the speaker log {exc.filename}: "
+                               f"{exc.strerror}; check --log-dir {cfg.log_dir}") from None
             raise SimError(f"cannot open simulator ports from {cfg.base_port} (TCP) / "
-                           f"{cfg.udp_base_port} (UDP) / {cfg.control_port} (control): {exc}; "
+                           f"{cfg.udp_base_port} (UDP) / {cfg.control_port} (control): "
+                           f"{exc.strerror or exc}; another simulator or SITL may hold them: "
                            f"choose another --base-port") from None
     except SimError as exc:
-        print(f"dronepatrol sim: error: {exc}", file=sys.stderr)
+        # the same form as the main CLI (dronepatrol.cli.main)
+        print(f"dronepatrol: error: {exc}", file=sys.stderr)
         return 2
     server.run()
     return 0

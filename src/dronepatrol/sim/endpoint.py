@@ -458,7 +458,7 @@ class Endpoint:
                 self._ack(c, m, m.command, 3, SPEAKER_COMPID)
             return
         loc = None
-        if m.command in (192,):  # DO_REPOSITION sent as COMMAND_LONG: degrees, AMSL assumed
+        if m.command in (179, 192):  # DO_SET_HOME / DO_REPOSITION: degrees, AMSL
             if math.isfinite(m.param5) and math.isfinite(m.param6):
                 loc = (m.param5, m.param6, m.param7, 0)
         result = self._command(c, m.command, params, loc)
@@ -498,7 +498,7 @@ class Endpoint:
             v.disarm("gcs")
             if not v.landed:
                 v.landed = True
-                v.u = 0.0
+                v.u = v.ground_u
             return 0
         if cmd == 22:  # NAV_TAKEOFF
             return 0 if v.takeoff(p[6]) else 4
@@ -578,18 +578,13 @@ class Endpoint:
         if cmd == 179:  # DO_SET_HOME
             if int(p[0]) == 1:
                 lat, lon = v.latlon()
-                v.home_alt_amsl += v.u
-                v.u = 0.0 if v.landed else v.u
+                alt_amsl = v.home_alt_amsl + v.u
             elif loc is not None:
                 lat, lon = loc[0], loc[1]
-                v.home_alt_amsl = loc[2]
+                alt_amsl = v.home_alt_amsl + self._rel_alt(loc[2], loc[3])
             else:
                 return 2
-            n, e = v.frame.to_ne(lat, lon)
-            v.home_lat, v.home_lon = lat, lon
-            v.frame = type(v.frame)(lat, lon)
-            v.n, v.e = v.n - n, v.e - e
-            v.set_home_here()
+            v.set_home(lat, lon, alt_amsl, lock=True)  # a GCS's home survives arming
             return 0
         if cmd == 115:  # CONDITION_YAW
             v.yaw_deg = p[0] % 360.0

@@ -62,6 +62,14 @@ class SimServer:
         self.ctl_listen: socket.socket | None = None
         self.ctl_clients: dict[socket.socket, bytearray] = {}
         self.link_counter = 0
+        try:
+            self._open()
+        except BaseException:
+            self.close()  # no socket or log file left open when a port is taken
+            raise
+
+    def _open(self) -> None:
+        cfg = self.cfg
         for i, home in enumerate(cfg.homes):
             overrides = {"MAV_SYSID": float(i + 1), "SIM_SPEEDUP": cfg.speedup,
                          "SIM_ARM_READY_S": cfg.ready_delay_s}
@@ -72,22 +80,22 @@ class SimServer:
             ep = Endpoint(v, params, sysid=i + 1, clock=lambda: self.sim_time)
             self.endpoints.append(ep)
             ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp_listen[ls] = ep  # registered first: close() then closes it on failure
             ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             ls.bind(("127.0.0.1", cfg.base_port + 10 * i))
             ls.listen(16)
             ls.setblocking(False)
-            self.tcp_listen[ls] = ep
             us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp_socks[us] = ep
             us.bind(("127.0.0.1", cfg.udp_base_port + 10 * i))
             us.setblocking(False)
-            self.udp_socks[us] = ep
         if cfg.control_port:
             cs = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.ctl_listen = cs
             cs.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             cs.bind(("127.0.0.1", cfg.control_port))
             cs.listen(4)
             cs.setblocking(False)
-            self.ctl_listen = cs
 
     # ------------------------------------------------------------------ clock
     def step_all(self) -> None:

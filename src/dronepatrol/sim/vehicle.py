@@ -92,6 +92,8 @@ class Vehicle:
         self.params = params
         self.home_lat, self.home_lon, self.home_alt_amsl, heading = home
         self.frame = LocalFrame(self.home_lat, self.home_lon)
+        # the ground is flat at the boot home's altitude; home may move (arming, DO_SET_HOME)
+        self.ground_amsl = self.home_alt_amsl
         self.rng = random.Random(seed * 1000003 + index)
         self.ready_delay_s = ready_delay_s
         self.now = 0.0
@@ -106,6 +108,7 @@ class Vehicle:
         self.mode = STABILIZE
         self.ready = False
         self.home_set = False
+        self.home_locked = False  # set by a GCS's DO_SET_HOME: arming then keeps home
         self.landed_since: float | None = 0.0
         self.auto_armed = False
         # navigation targets
@@ -174,6 +177,37 @@ class Vehicle:
     def set_home_here(self) -> None:
         self.home_set = True
         self.events.append(("home",))
+
+    @property
+    def ground_u(self) -> float:
+        """Height of the ground relative to home (0 unless home was moved up or down)."""
+        return self.ground_amsl - self.home_alt_amsl
+
+    def set_home(self, lat_deg: float, lon_deg: float, alt_amsl_m: float, *,
+                 lock: bool) -> None:
+        """Move home (Copter::set_home) and re-base the local frame on it.
+
+        The vehicle, its targets and the fence stay where they are on the Earth: only their
+        north/east/up coordinates change. ``lock`` (a GCS's DO_SET_HOME) keeps home from
+        being moved again when the vehicle arms.
+        """
+        old = self.frame
+        lat_now, lon_now = self.latlon()
+        du = alt_amsl_m - self.home_alt_amsl
+        target_ll = None if self.target is None else (
+            *old.to_latlon(self.target[0], self.target[1]), self.target[2])
+        rtl_ll = old.to_latlon(*self.rtl_dest)
+        self.frame = LocalFrame(lat_deg, lon_deg)
+        self.home_lat, self.home_lon, self.home_alt_amsl = lat_deg, lon_deg, alt_amsl_m
+        self.n, self.e = self.frame.to_ne(lat_now, lon_now)
+        self.u -= du
+        if target_ll is not None:
+            self.target = (*self.frame.to_ne(target_ll[0], target_ll[1]), target_ll[2] - du)
+        self.rtl_dest = self.frame.to_ne(*rtl_ll)
+        self.rebuild_fence()
+        if lock:
+            self.home_locked = True
+        self.set_home_here()
 
     def item_location(self, it: Item) -> tuple[float, float, float]:
         """(north, east, up-relative-to-home) of a mission item; lat/lon 0 = current position."""
@@ -244,6 +278,10 @@ class Vehicle:
         self.landed_since = self.now
         self.auto_armed = False
         self.text(SEV_INFO, "Arming motors")
+        if self.home_set and not self.home_locked:
+            # AP_Arming_Copter::arm: home moves to where the vehicle arms unless a GCS set it
+            lat, lon = self.latlon()
+            self.set_home(lat, lon, self.home_alt_amsl + self.u, lock=False)
         if self.mode == AUTO:
             self.mission_seq = 0
             self.mission_complete = False
@@ -818,7 +856,7 @@ class Vehicle:
             if self.landing:
                 land_low = p["LAND_SPD_MS"]
                 high = p["LAND_SPD_HIGH_MS"] or down
-                down = land_low if self.u <= p["LAND_ALT_LOW_M"] else high
+                down = land_low if self.u - self.ground_u <= p["LAND_ALT_LOW_M"] else high
                 vu_des = -down
             else:
                 vu_des = math.copysign(min(abs(du) * 1.0, math.sqrt(2.0 * 2.5 * abs(du))), du)
@@ -835,8 +873,9 @@ class Vehicle:
         self.u += self.vu * dt
         if self.vn * self.vn + self.ve * self.ve > 1.0 and p["WP_YAW_BEHAVIOR"] != 0:
             self.yaw_deg = math.degrees(math.atan2(self.ve, self.vn)) % 360.0
-        if self.u <= 0.0 and self.vu <= 0.0:
-            self.u = 0.0
+        ground_u = self.ground_u
+        if self.u <= ground_u and self.vu <= 0.0:
+            self.u = ground_u
             self.vn = self.ve = self.vu = 0.0
             if not self.landed:
                 self.landed = True
