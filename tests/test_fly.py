@@ -105,3 +105,38 @@ def test_cli_fly_needs_a_vehicle(small_plan, capsys):
     _, d = small_plan
     assert main(["fly", str(d)]) == 2
     assert "--connect URL" in capsys.readouterr().err
+
+
+def test_ctrl_c_sends_every_drone_home(small_plan):
+    """`dronepatrol fly` interrupted mid-mission commands RTL before it exits."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    plan, d = small_plan
+    b = plan.bases[0]
+    with SimFleet(vehicles=1, home=(b.lat_deg, b.lon_deg, 100.0, 0.0), speedup=5,
+                  base_port=free_port_block(1)) as fleet:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dronepatrol.cli", "fly", str(d), "--connect",
+             fleet.connection_string(0), "--timeout-s", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            deadline = time.monotonic() + 120
+            state = fleet.vehicle_state(0)
+            while not (state["armed"] and state["alt_m"] > 10 and state["mode"] == 3):
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, state
+                time.sleep(0.2)  # waiting for an external process, not for the simulation
+                state = fleet.vehicle_state(0)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        assert fleet.vehicle_state(0)["mode"] == 6  # RTL
