@@ -5,7 +5,8 @@ Pipeline (each stage small and replaceable, after a :class:`~dronepatrol.plan.Pa
 1. **Split** (:func:`split_parts`): a zone whose sweep, flown alone from its nearest base and
    back, does not fit in one battery (endurance minus reserve) is cut into parts at lane
    boundaries (the connecting leg between two lanes is dropped and replaced by a transit).
-   Every lane belongs to exactly one part; every part fits alone.
+   Every lane belongs to exactly one part; every part fits alone. The cuts minimise the
+   summed flight plus one battery swap per part (a dynamic programme over the cut points).
 2. **Loops** (:class:`LoopSolver`): the parts of each base (nearest base) with the same revisit
    period are grouped into sortie templates ("loops", base -> parts -> base) by a
    capacitated vehicle-routing solver: capacity is the battery budget, the cost is flight time
@@ -13,7 +14,11 @@ Pipeline (each stage small and replaceable, after a :class:`~dronepatrol.plan.Pa
    (:class:`OrToolsLoopSolver`), PyVRP (:class:`PyVrpLoopSolver`, the default) and the
    nearest-neighbour baseline (:class:`NearestLoopSolver`). Two loop sets are built: loops as
    long as a battery allows, and loops short enough (period minus swap) for one drone to fly
-   back to back within the period.
+   back to back within the period. A third set (:meth:`_Planner._riders`) lets a base's few
+   shortest-period parts (at most 3) ride along on its longer loops that can still carry
+   them, ordered and topped up with copies of the riders' own loops so that their gap in
+   the rotation stays within their period; it saves a drone that a small sealed zone
+   beside a large precaution zone would otherwise take alone.
 3. **Dispatch, rotations**: per base, loops are grouped into rotations (periods cut into
    consecutive classes, spare capacity filled with longer-period loops). A rotation of cycle
    C (sum of flight + swap of its loops) and k drones is flown by every drone back to back,
@@ -303,12 +308,14 @@ def split_parts(
     base_xy: Sequence[tuple[float, float]],
     costs: _Costs,
     overhead_s: float,
+    part_cost_s: float = 0.0,
 ) -> list[ZoneSweep]:
     """Cut ``sweep`` at lane boundaries into as few parts as fit ``max_flight_s`` each.
 
     A part's flight is: transit from the best base, the part, transit back, plus
-    ``overhead_s`` (climb and descent). Parts are balanced by flight time. Raises
-    PlanningError when one lane alone does not fit.
+    ``overhead_s`` (climb and descent). The cuts minimise the summed flight of the parts plus
+    ``part_cost_s`` for each (a battery swap, say). Raises PlanningError when one lane alone
+    does not fit.
     """
     bxy = np.asarray(base_xy, dtype=float)
     kin = costs.kin
@@ -325,42 +332,35 @@ def split_parts(
     pieces = _pieces(sweep.sweep.kinds)
     if not pieces:
         raise PlanningError(f"zone {sweep.zone}: its sweep has no lanes to split")
-    # greedy fill gives the number of parts; then rebalance to equal flight time
-    greedy: list[tuple[int, int]] = []
-    a = 0
-    while a < len(pieces):
-        b = a
-        sub = _sub_sweep(sweep, pieces[a][0], pieces[a][1], kin)
-        if flight(sub) * _MARGIN > max_flight_s:
-            raise PlanningError(
-                f"zone {sweep.zone}: one lane (waypoints {pieces[a][0]}-{pieces[a][1]}) takes "
-                f"{flight(sub):.0f} s to fly from the nearest base and back, more than the "
-                f"{max_flight_s:.0f} s a battery allows; use drones with more endurance or a "
-                "base closer to the zone"
-            )
-        while b + 1 < len(pieces):
-            nxt = _sub_sweep(sweep, pieces[a][0], pieces[b + 1][1], kin)
-            if flight(nxt) * _MARGIN > max_flight_s:
+    # cut into contiguous lane runs minimising the summed flight plus ``part_cost_s`` per
+    # part (dynamic programme over the cut points): a far run pays its transit once per
+    # part, so runs far from the base come out longer in lanes than near ones would
+    n = len(pieces)
+    best = [0.0] + [math.inf] * n  # best[b]: cost of cutting pieces[:b]
+    cut = [0] * (n + 1)
+    for a in range(n):
+        if not math.isfinite(best[a]):
+            continue
+        for b in range(a, n):
+            f = flight(_sub_sweep(sweep, pieces[a][0], pieces[b][1], kin))
+            if f * _MARGIN > max_flight_s:
+                if b == a:
+                    raise PlanningError(
+                        f"zone {sweep.zone}: one lane (waypoints {pieces[a][0]}-"
+                        f"{pieces[a][1]}) takes {f:.0f} s to fly from the nearest base and "
+                        f"back, more than the {max_flight_s:.0f} s a battery allows; use "
+                        "drones with more endurance or a base closer to the zone"
+                    )
                 break
-            b += 1
-        greedy.append((a, b))
-        a = b + 1
-    n = len(greedy)
-    # balanced cut: lane piece times, cut where the cumulative time crosses k * total / n
-    times = np.array([_sub_sweep(sweep, p0, p1, kin).sweep.duration_s for p0, p1 in pieces])
-    cum = np.concatenate([[0.0], np.cumsum(times)])
-    cuts = [0]
-    for k in range(1, n):
-        target = cum[-1] * k / n
-        c = int(np.argmin(np.abs(cum - target)))
-        cuts.append(max(c, cuts[-1] + 1))
-    cuts.append(len(pieces))
-    groups = [(cuts[i], cuts[i + 1] - 1) for i in range(n)]
-    if all(g0 <= g1 for g0, g1 in groups):
-        balanced = [_sub_sweep(sweep, pieces[g0][0], pieces[g1][1], kin) for g0, g1 in groups]
-        if all(flight(s) * _MARGIN <= max_flight_s for s in balanced):
-            return balanced
-    return [_sub_sweep(sweep, pieces[g0][0], pieces[g1][1], kin) for g0, g1 in greedy]
+            c = best[a] + f + part_cost_s
+            if c < best[b + 1] - 1e-9:
+                best[b + 1], cut[b + 1] = c, a
+    groups: list[tuple[int, int]] = []
+    b = n
+    while b > 0:
+        groups.append((cut[b], b - 1))
+        b = cut[b]
+    return [_sub_sweep(sweep, pieces[g0][0], pieces[g1][1], kin) for g0, g1 in reversed(groups)]
 
 
 # --------------------------------------------------------------------------- loop solvers
@@ -796,6 +796,9 @@ class _Planner:
                                                                  self.budget / 3)))
         if len(short) != len(self.loop_sets[0]):
             self.loop_sets.append(short)
+        riding = self._riders(self.loop_sets[0])
+        if riding is not None:
+            self.loop_sets.append(riding)
         self.loops = self.loop_sets[0]
         self._variants: dict[tuple[int, str], _Loop | None] = {}
         self._cross: dict[tuple[int, float], list[list[_Group]]] = {}
@@ -878,7 +881,7 @@ class _Planner:
         for s in self.plan.sweeps:
             period = self.periods[s.zone]
             subs = split_parts(s, max_flight_s=self.budget, base_xy=bxy, costs=self.costs,
-                               overhead_s=self.climb)
+                               overhead_s=self.climb, part_cost_s=self.swap)
             kind = self.plan.zoneset.zone(s.zone).kind.value
             for i, sub in enumerate(subs):
                 wp = sub.sweep.waypoints_xy
@@ -932,6 +935,119 @@ class _Planner:
             )
         offsets = _offsets(route, sweeps, self.kin, self.alt / 2.5)
         return [_Loop(base, tuple(members), route, period, offsets)]
+
+    def _riders(self, loops: list[_Loop]) -> list[_Loop] | None:
+        """A loop set where a base's shortest-period parts ride along on its longer-period loops.
+
+        A few short-period parts near a base (a small sealed zone, say) may need a whole drone
+        of their own while the longer loops beside them have spare battery. Here every longer
+        loop of the base that can still carry them within the battery flies them too (at its
+        start or its end, whichever is shorter), and their own loops go: they are then swept
+        at every sortie of those loops. None when no base has such riders. The schedule is
+        evaluated exactly, so this set is kept only where it does better.
+        """
+        out: list[_Loop] = []
+        changed = False
+        for base in sorted({lp.base for lp in loops}):
+            mine = [lp for lp in loops if lp.base == base]
+            low = min(lp.period_s for lp in mine)
+            riders = [lp for lp in mine if lp.period_s == low]
+            hosts = [lp for lp in mine if lp.period_s > low]
+            parts = [i for lp in riders for i in lp.parts]
+            if not hosts or len(parts) > 3:
+                out.extend(mine)
+                continue
+            xy = self.plan.base_xy(base)
+            new: list[_Loop] = []
+            for lp in hosts:
+                best: _Loop | None = None
+                for members in ([*parts, *lp.parts], [*lp.parts, *parts]):
+                    sweeps = [self.parts[i].sweep for i in members]
+                    route = assemble_route(
+                        f"{base}-loop", sweeps, self.plan.graph, start_xy=xy, end_xy=xy,
+                        start_base=base, end_base=base, transit_altitude_m=self.alt,
+                        kinematics=self.kin, order=[(k, False) for k in range(len(sweeps))],
+                    )
+                    if route.duration_s <= self.budget and (
+                            best is None or route.duration_s < best.flight_s):
+                        best = _Loop(base, tuple(members), route, lp.period_s,
+                                     _offsets(route, sweeps, self.kin, self.alt / 2.5))
+                new.append(best if best is not None else lp)
+            carrying = [lp for lp, old in zip(new, hosts, strict=True) if lp is not old]
+            if not carrying:
+                out.extend(mine)
+                continue
+            # spread the carrying loops evenly through the others (rotations fly a base's
+            # loops in list order), so the riders' gaps stay even
+            rest = [lp for lp in new if not any(lp is c for c in carrying)]
+            step = len(new) / len(carrying)
+            merged: list[_Loop] = []
+            for k, lp in enumerate(carrying):
+                while len(merged) < round(k * step) and rest:
+                    merged.append(rest.pop(0))
+                merged.append(lp)
+            changed = True
+            out.extend(self._fill_riders(merged + rest, riders, low))
+        return out if changed else None
+
+    def _rider_gap(self, seq: Sequence[_Loop], parts: Sequence[int], drones: int) -> float:
+        """Longest gap between sweeps of any of ``parts`` when ``drones`` drones fly ``seq``
+        in rotation (back to back, staggered by cycle / drones)."""
+        cycle = float(sum(lp.flight_s + self.swap for lp in seq))
+        worst = 0.0
+        for pi in parts:
+            t, times = 0.0, []
+            for lp in seq:
+                times += [t + o1 for i, (_, o1) in zip(lp.parts, lp.offsets, strict=True)
+                          if i == pi]
+                t += lp.flight_s + self.swap
+            if not times:
+                return math.inf
+            x = np.sort(np.mod(np.add.outer(np.arange(drones) * cycle / drones, times), cycle),
+                        axis=None)
+            worst = max(worst, float(np.max(np.diff(np.r_[x, x[0] + cycle]))))
+        return worst
+
+    def _fill_riders(self, seq: list[_Loop], riders: Sequence[_Loop], period: float
+                     ) -> list[_Loop]:
+        """Fly copies of the riders' own loops between the carrying loops of ``seq`` where
+        the rotation's spare time allows, while that shortens the riders' longest gap."""
+        host = min(lp.period_s for lp in seq)
+        cycle = float(sum(lp.flight_s + self.swap for lp in seq))
+        k = max(1, math.ceil(cycle / host - 1e-9))
+        parts = [i for lp in riders for i in lp.parts]
+        gap, seq = self._swap_riders(seq, parts, k)
+        extra = float(sum(lp.flight_s + self.swap for lp in riders))
+        while gap > period + 1e-9 and cycle + extra <= k * host + 1e-9:
+            best: tuple[float, list[_Loop]] | None = None
+            for pos in range(len(seq) + 1):
+                trial = seq[:pos] + [replace(lp, period_s=host) for lp in riders] + seq[pos:]
+                g = self._rider_gap(trial, parts, k)
+                if best is None or g < best[0] - 1e-9:
+                    best = (g, trial)
+            if best is None or best[0] >= gap - 1e-9:
+                break
+            gap, seq = self._swap_riders(best[1], parts, k)
+            cycle += extra
+        return seq
+
+    def _swap_riders(self, seq: list[_Loop], parts: Sequence[int], drones: int
+                     ) -> tuple[float, list[_Loop]]:
+        """Swap loops of ``seq`` pairwise while that shortens the riders' longest gap."""
+        gap = self._rider_gap(seq, parts, drones)
+        if len(seq) > 40:
+            return gap, seq
+        improved = True
+        while improved:
+            improved = False
+            for a in range(len(seq)):
+                for b in range(a + 1, len(seq)):
+                    trial = list(seq)
+                    trial[a], trial[b] = trial[b], trial[a]
+                    g = self._rider_gap(trial, parts, drones)
+                    if g < gap - 1e-6:
+                        gap, seq, improved = g, trial, True
+        return gap, seq
 
     # -- stage 3
     def home_bases(self, drones: tuple[DroneSpec, ...]) -> list[str]:
