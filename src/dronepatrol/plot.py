@@ -163,7 +163,7 @@ def save_map(plan: PatrolPlan, path: str | Path, *, title: str | None = None,
     bx, by = x1 - bar - 0.05 * (x1 - x0), y0 + 0.05 * (y1 - y0)
     ax.plot([bx, bx + bar], [by, by], color="black", lw=3, zorder=7)
     ax.text(bx + bar / 2, by + 0.015 * (y1 - y0), f"{bar:g} km", ha="center", fontsize=8)
-    ax.set_title(title or f"Patrol plan: {plan.zoneset.source or ''}", fontsize=10)
+    ax.set_title(title or f"Patrol plan: {Path(plan.zoneset.source or 'zones').name}", fontsize=10)
     if cjk_font() is None:
         ax.text(0.99, 0.01, "zones numbered in file order (install a CJK font for names)",
                 transform=ax.transAxes, ha="right", fontsize=6, color="grey")
