@@ -218,12 +218,9 @@ class SimServer:
             pass
 
     def _read_tcp(self, s: socket.socket) -> None:
-        try:
-            data = s.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(s)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._close_tcp(s)
             return
@@ -273,12 +270,9 @@ class SimServer:
 
     # ------------------------------------------------------------------ control channel
     def _read_ctl(self, s: socket.socket) -> None:
-        try:
-            data = s.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(s)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self.ctl_clients.pop(s, None)
             s.close()
@@ -332,3 +326,13 @@ class SimServer:
             except OSError:
                 pass
         sys.stdout.flush()
+
+
+def _recv(s: socket.socket) -> bytes | None:
+    """What a non-blocking stream socket has: None if nothing yet, b"" if closed or broken."""
+    try:
+        return s.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
