@@ -110,11 +110,17 @@ def print_demo(res: dict[str, Any], file: Any = None) -> None:
 
     p(f"planned in {res['planned_s']:.1f} s; flew {res['sorties']} sorties "
       f"({res['sim_time_s'] / 60:.0f} simulated min) in {res['flown_s']:.0f} s")
-    p(f"{_pad('zone', 22)} {'kind':<11} {'heard':>7} {'mean msgs':>9} {'target':>7}")
+    p("heard: share of the zone that heard a complete message; msgs: complete messages per "
+      "point; revisit: the fleet schedule's worst gap over the shift, and its target")
+    p(f"{_pad('zone', 22)} {'kind':<11} {'heard':>7} {'msgs':>5} {'revisit':>8} {'target':>7}")
+
+    def minutes(v: float | None) -> str:
+        return "-" if v is None else f"{v / 60:.0f} min"
+
     for r in res["rows"]:
         heard = "-" if r["heard_fraction"] is None else f"{r['heard_fraction']:.1%}"
-        target = "-" if r["target_s"] is None else f"{r['target_s'] / 60:.0f} min"
-        p(f"{_pad(r['zone'], 22)} {r['kind']:<11} {heard:>7} {r['mean_heard']:>9.1f} {target:>7}")
+        p(f"{_pad(r['zone'], 22)} {r['kind']:<11} {heard:>7} {r['mean_heard']:>5.1f} "
+          f"{minutes(r['planned_worst_gap_s']):>8} {minutes(r['target_s']):>7}")
     for v in res["vehicles"]:
         p(vehicle_line(v))
     p("files:")
