@@ -182,9 +182,41 @@ def test_loop_solvers_visit_each_node_once_within_capacity(solver):
     prob = LoopProblem(travel_s=travel, service_s=service, capacity_s=1200.0,
                        loop_cost_s=200.0, time_limit_s=0.3)
     loops = solver.solve(prob)
-    assert sorted(j for lp in loops for j in lp) == list(range(1, 16))
+    assert sorted(j for lp in loops for j in lp[1:-1]) == list(range(1, 16))
     for lp in loops:
+        assert lp[0] == lp[-1] == 0
         assert prob.loop_time_s(lp) <= 1200.0 + 1e-6
+
+
+@pytest.mark.parametrize("solver", [NearestLoopSolver(), OrToolsLoopSolver(),
+                                    PyVrpLoopSolver()])
+def test_loop_solvers_fly_each_cluster_from_its_own_base(solver):
+    """Three bases 6 km apart, six parts round each: every loop starts and ends at one base,
+    and flies only the parts round that base (any other base is 12 min away)."""
+    rng = np.random.default_rng(3)
+    bases = np.array([[0.0, 0.0], [6000.0, 0.0], [0.0, 6000.0]])
+    parts = np.vstack([b + rng.uniform(-600, 600, (6, 2)) for b in bases])
+    pts = np.vstack([bases, parts])
+    travel = np.hypot(*(pts[:, None] - pts[None]).transpose(2, 0, 1)) / 8.0
+    service = np.r_[np.zeros(3), rng.uniform(60, 200, 18)]
+    prob = LoopProblem(travel_s=travel, service_s=service, capacity_s=1200.0,
+                       loop_cost_s=200.0, time_limit_s=0.3, depots=3)
+    loops = solver.solve(prob)
+    assert sorted(j for lp in loops for j in lp[1:-1]) == list(range(3, 21))
+    for lp in loops:
+        assert lp[0] == lp[-1] and lp[0] in (0, 1, 2)
+        assert all((j - 3) // 6 == lp[0] for j in lp[1:-1])
+        assert prob.loop_time_s(lp) <= 1200.0 + 1e-6
+    assert {lp[0] for lp in loops} == {0, 1, 2}
+
+
+def test_loop_problem_rejects_bad_shapes():
+    with pytest.raises(PlanningError, match="travel_s has shape"):
+        LoopProblem(travel_s=np.zeros((2, 2)), service_s=np.zeros(3), capacity_s=1.0,
+                    loop_cost_s=0.0, time_limit_s=0.1)
+    with pytest.raises(PlanningError, match="depots must be in 1..3"):
+        LoopProblem(travel_s=np.zeros((3, 3)), service_s=np.zeros(3), capacity_s=1.0,
+                    loop_cost_s=0.0, time_limit_s=0.1, depots=0)
 
 
 def test_json_and_gantt(example, tmp_path):
@@ -369,6 +401,31 @@ def test_rotation_over_two_bases_needs_fewer_drones_and_chains_bases():
     data = schedule_to_json(sched)
     for d in data["drones"]:
         assert d["home_base"] == d["sorties"][0]["start_base"]
+
+
+def test_recut_lands_one_loop_at_the_next_base_and_keeps_every_part(example_plan):
+    opts = FleetOptions(drones=6, **FAST)
+    planner = _Planner(example_plan, opts, opts.drone_specs(8.0), PyVrpLoopSolver())
+    bases = [b.name for b in example_plan.bases]
+    found = 0
+    for base in bases:
+        other = next(b for b in bases if b != base)
+        for per in sorted({lp.period_s for lp in planner.loops if lp.base == base}):
+            idx = [i for i, lp in enumerate(planner.loops)
+                   if lp.base == base and lp.period_s == per]
+            new = planner._through(idx, other)
+            if new is None:
+                continue
+            found += 1
+            assert sorted(p for lp in new for p in lp.parts) == sorted(
+                p for i in idx for p in planner.loops[i].parts)
+            assert len(new) <= len(idx) + 1
+            assert [lp.route.end_base for lp in new] == [base] * (len(new) - 1) + [other]
+            for lp in new:
+                assert lp.route.start_base == base and lp.period_s == per
+                assert lp.flight_s <= planner.budget + 1e-6
+                assert all(0 < a < b <= lp.flight_s for a, b in lp.offsets)
+    assert found
 
 
 def test_longer_periods_share_a_slot_every_mth_cycle(example_plan):
