@@ -387,18 +387,11 @@ class LoopProblem:
     loop_cost_s: float
     time_limit_s: float
     depots: int = 1
-    max_loops: tuple[int, ...] | None = None
-    """At most this many loops from each base (None: no limit)."""
 
     def __post_init__(self) -> None:
         n = len(self.service_s)
         if not 1 <= self.depots <= n:
             raise PlanningError(f"loop problem: depots must be in 1..{n}, got {self.depots}")
-        if self.max_loops is not None and len(self.max_loops) != self.depots:
-            raise PlanningError(
-                f"loop problem: max_loops has {len(self.max_loops)} entries for {self.depots} "
-                "depots; give one per depot"
-            )
         if np.shape(self.travel_s) != (n, n):
             raise PlanningError(
                 f"loop problem: travel_s has shape {np.shape(self.travel_s)}, expected ({n}, {n})"
@@ -408,11 +401,6 @@ class LoopProblem:
     def clients(self) -> range:
         """The part nodes."""
         return range(self.depots, len(self.service_s))
-
-    def limit(self, depot: int) -> int:
-        """Most loops from ``depot``."""
-        n = len(self.clients)
-        return n if self.max_loops is None else min(n, self.max_loops[depot])
 
     def loop_time_s(self, loop: Sequence[int]) -> float:
         """Estimated time of one loop: its nodes, the base first and last."""
@@ -441,11 +429,8 @@ class NearestLoopSolver:
         loops: list[list[int]] = []
         t_ = problem.travel_s
         bases = range(problem.depots)
-        used_loops = [0] * problem.depots
         while left:
-            open_ = [b for b in bases if used_loops[b] < problem.limit(b)] or list(bases)
-            base, first = min(((b, j) for b in open_ for j in left), key=lambda bj: t_[bj])
-            used_loops[base] += 1
+            base, first = min(((b, j) for b in bases for j in left), key=lambda bj: t_[bj])
             here, used, loop = base, 0.0, [base]
             while True:
                 pick = None
@@ -473,7 +458,7 @@ def _single_loops(problem: LoopProblem) -> list[list[int]] | None:
     if len(clients) > 1:
         return None
     out = []
-    bases = [b for b in range(problem.depots) if problem.limit(b) > 0] or [0]
+    bases = range(problem.depots)
     for j in clients:
         b = min(bases, key=lambda b: problem.travel_s[b, j] + problem.travel_s[j, b])
         out.append([b, j, b])
@@ -501,8 +486,7 @@ class OrToolsLoopSolver:
         scale = 10.0  # deciseconds: OR-Tools wants integers
         work = float(np.sum(problem.service_s))
         per_depot = int(min(clients, math.ceil(work / problem.capacity_s * 1.5) + 2))
-        starts = [d for d in range(problem.depots)
-                  for _ in range(min(per_depot, problem.limit(d)))]
+        starts = [d for d in range(problem.depots) for _ in range(per_depot)]
         vehicles = len(starts)
         cost = np.rint((problem.travel_s + problem.service_s[:, None]) * scale).astype(np.int64)
         manager = pywrapcp.RoutingIndexManager(n, vehicles, starts, starts)
@@ -569,10 +553,8 @@ class PyVrpLoopSolver:
         for j in problem.clients:
             model.add_client(locs[j], service_duration=int(service[j]))
         for d, depot in enumerate(depots):
-            if problem.limit(d) == 0:
-                continue
             model.add_vehicle_type(
-                num_available=problem.limit(d), start_depot=depot, end_depot=depot,
+                num_available=clients, start_depot=depot, end_depot=depot,
                 fixed_cost=int(round(problem.loop_cost_s * scale)),
                 shift_duration=int(math.floor(problem.capacity_s * scale)), name=str(d),
             )
@@ -1323,7 +1305,8 @@ class _Planner:
     def _through(self, loop_idx: Sequence[int], end_base: str, *, solve: bool = True
                  ) -> list[_Loop] | None:
         """The parts of loops ``loop_idx`` (one base, one period) re-cut into closed loops and,
-        last, one loop that lands at ``end_base``: as many loops as before, else one more.
+        last, one loop that lands at ``end_base`` (the solver's cheapest such cut; the last
+        may carry no part: a ferry).
 
         None when no such cut fits the battery (or, with ``solve`` False, none was computed).
         """
@@ -1336,40 +1319,40 @@ class _Planner:
         bxy = np.asarray([self.plan.base_xy(base)])
         exy = np.asarray([self.plan.base_xy(end_base)])
         sweeps = [self.parts[j].sweep.sweep.waypoints_xy for j in members]
-        # node 0: closed loops at base; node 1: from base, landing at end_base
-        entry = np.vstack([bxy, exy] + [w[:1] for w in sweeps])
-        exit_ = np.vstack([bxy, bxy] + [w[-1:] for w in sweeps])
+        # node 0 the base, 1..n the parts, n+1 a landing at end_base that every solution must
+        # visit; after it only the way back to node 0 is free (the loop ends there), so the
+        # loop that visits it lands at end_base
+        entry = np.vstack([bxy] + [w[:1] for w in sweeps] + [exy])
+        exit_ = np.vstack([bxy] + [w[-1:] for w in sweeps] + [exy])
         travel = np.asarray(self.costs.time(self.costs.dist_matrix(exit_, entry)))
+        land = len(members) + 1
+        travel[land, :] = 1e6
+        travel[land, 0] = 0.0
         np.fill_diagonal(travel, 0.0)
-        service = np.array([0.0, 0.0] + [self.parts[j].duration_s for j in members])
+        service = np.array([0.0] + [self.parts[j].duration_s for j in members] + [0.0])
+        problem = LoopProblem(
+            travel_s=travel * _MARGIN, service_s=service * _MARGIN,
+            capacity_s=self.budget - self.climb, loop_cost_s=self.swap + self.climb,
+            time_limit_s=min(self.options.solver_time_limit_s, 0.5),
+        )
+        loops = self.solver.solve(problem)
+        ends = [lp for lp in loops if land in lp]
         out: list[_Loop] | None = None
-        for more in (0, 1):
-            problem = LoopProblem(
-                travel_s=travel * _MARGIN, service_s=service * _MARGIN,
-                capacity_s=self.budget - self.climb, loop_cost_s=self.swap + self.climb,
-                time_limit_s=min(self.options.solver_time_limit_s, 0.5), depots=2,
-                max_loops=(len(lps) - 1 + more, 1),
-            )
-            loops = self.solver.solve(problem)
-            ends = [lp for lp in loops if lp[0] == 1]
-            closed = [lp for lp in loops if lp[0] == 0]
-            if len(ends) != 1 or len(closed) > len(lps) - 1 + more:
-                continue
-            built = [x for lp in closed
-                     for x in self._build(base, [members[j - 2] for j in lp[1:-1]], period,
+        if len(ends) == 1 and ends[0][-2] == land:
+            built = [x for lp in loops if lp is not ends[0]
+                     for x in self._build(base, [members[j - 1] for j in lp[1:-1]], period,
                                           self.budget)]
-            ways = [self.parts[members[j - 2]].sweep for j in ends[0][1:-1]]
+            mine = [members[j - 1] for j in ends[0][1:-2]]
+            ways = [self.parts[j].sweep for j in mine]
             route = assemble_route(
                 f"{base}-{end_base}", ways, self.plan.graph, start_xy=self.plan.base_xy(base),
                 end_xy=self.plan.base_xy(end_base), start_base=base, end_base=end_base,
                 transit_altitude_m=self.alt, kinematics=self.kin,
                 order=[(k, False) for k in range(len(ways))],
             )
-            if route.duration_s > self.budget:
-                continue
-            out = [*built, _Loop(base, tuple(members[j - 2] for j in ends[0][1:-1]), route,
-                                 period, _offsets(route, ways, self.kin, self.alt / 2.5))]
-            break
+            if route.duration_s <= self.budget:
+                out = [*built, _Loop(base, tuple(mine), route, period if mine else math.inf,
+                                     _offsets(route, ways, self.kin, self.alt / 2.5))]
         self._throughs[key] = out
         return out
 
