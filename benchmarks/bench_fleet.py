@@ -38,15 +38,12 @@ from dronepatrol.fleet import (
     NearestLoopSolver,
     OrToolsLoopSolver,
     PyVrpLoopSolver,
-    _Loop,
-    _offsets,
     _Planner,
     _score,
     plan_fleet,
 )
 from dronepatrol.geo import LocalFrame
 from dronepatrol.plan import PlanOptions, plan_patrol
-from dronepatrol.route import assemble_route
 from dronepatrol.zones import ZoneSet, read_zones
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "xuchang" / "zones.geojson"
@@ -131,23 +128,17 @@ def greedy_baseline(plan, opts: FleetOptions):
             seq.append(j)
             used += travel[here, j] + sweep[j]
         while True:
-            sweeps = [parts[j].sweep for j in seq]
-            xy = plan.base_xy(base)
-            route = assemble_route("greedy", sweeps, plan.graph, start_xy=xy, end_xy=xy,
-                                   start_base=base, end_base=base, transit_altitude_m=pl.alt,
-                                   kinematics=pl.kin, order=[(i, False) for i in range(len(seq))])
-            if route.duration_s <= pl.budget or len(seq) == 1:
+            lp = pl._loop(base, [int(j) for j in seq], float(period[seq[0]]))
+            if lp.flight_s <= pl.budget or len(seq) == 1:
                 break
             seq.pop()
-        if t + route.duration_s > shift:
+        if t + lp.flight_s > shift:
             continue
-        lp = _Loop(base, tuple(int(j) for j in seq), route, float(period[seq[0]]),
-                   _offsets(route, sweeps, pl.kin, pl.alt / 2.5))
         out[drones[k].name].append((t, lp))
         for j, (_, o1) in zip(seq, lp.offsets, strict=True):
             last[j] = t + o1
-            busy[j] = t + route.duration_s
-        heapq.heappush(events, (t + route.duration_s + drones[k].swap_s, k))
+            busy[j] = t + lp.flight_s
+        heapq.heappush(events, (t + lp.flight_s + drones[k].swap_s, k))
     sorties, zones = pl.evaluate(drones, out)
     return zones, sum(s.flight_s for ss in sorties.values() for s in ss), pl
 

@@ -960,26 +960,34 @@ class _Planner:
                 loops.extend(self._build(self.depots[nodes[0]], members, period, cap))
         return loops
 
-    def _build(self, base: str, members: list[int], period: float, cap: float) -> list[_Loop]:
-        """Routes for one loop; split it if the exact route is longer than the estimate."""
-        xy = self.plan.base_xy(base)
+    def _loop(self, base: str, members: Sequence[int], period: float,
+              end_base: str | None = None) -> _Loop:
+        """The exact route over parts ``members`` in order, from ``base`` to ``end_base``
+        (None: back to ``base``), with the time each sweep starts and ends."""
+        end = base if end_base is None else end_base
         sweeps = [self.parts[i].sweep for i in members]
         route = assemble_route(
-            f"{base}-loop", sweeps, self.plan.graph, start_xy=xy, end_xy=xy, start_base=base,
-            end_base=base, transit_altitude_m=self.alt, kinematics=self.kin,
+            f"{base}-loop" if end == base else f"{base}-{end}", sweeps, self.plan.graph,
+            start_xy=self.plan.base_xy(base), end_xy=self.plan.base_xy(end), start_base=base,
+            end_base=end, transit_altitude_m=self.alt, kinematics=self.kin,
             order=[(k, False) for k in range(len(sweeps))],
         )
-        if route.duration_s > cap and len(members) > 1:
+        return _Loop(base, tuple(members), route, period,
+                     _offsets(route, sweeps, self.kin, self.alt / 2.5))
+
+    def _build(self, base: str, members: list[int], period: float, cap: float) -> list[_Loop]:
+        """Routes for one loop; split it if the exact route is longer than the estimate."""
+        lp = self._loop(base, members, period)
+        if lp.flight_s > cap and len(members) > 1:
             h = len(members) // 2
             return self._build(base, members[:h], period, cap) + \
                 self._build(base, members[h:], period, cap)
-        if route.duration_s > self.budget:
+        if lp.flight_s > self.budget:
             raise PlanningError(
                 f"zone part {self.parts[members[0]].name}: flight from base {base} takes "
-                f"{route.duration_s:.0f} s, more than the battery budget {self.budget:.0f} s"
+                f"{lp.flight_s:.0f} s, more than the battery budget {self.budget:.0f} s"
             )
-        offsets = _offsets(route, sweeps, self.kin, self.alt / 2.5)
-        return [_Loop(base, tuple(members), route, period, offsets)]
+        return [lp]
 
     def _riders(self, loops: list[_Loop]) -> list[_Loop] | None:
         """A loop set where a base's shortest-period parts ride along on its longer-period loops.
@@ -1002,21 +1010,14 @@ class _Planner:
             if not hosts or len(parts) > 3:
                 out.extend(mine)
                 continue
-            xy = self.plan.base_xy(base)
             new: list[_Loop] = []
             for lp in hosts:
                 best: _Loop | None = None
                 for members in ([*parts, *lp.parts], [*lp.parts, *parts]):
-                    sweeps = [self.parts[i].sweep for i in members]
-                    route = assemble_route(
-                        f"{base}-loop", sweeps, self.plan.graph, start_xy=xy, end_xy=xy,
-                        start_base=base, end_base=base, transit_altitude_m=self.alt,
-                        kinematics=self.kin, order=[(k, False) for k in range(len(sweeps))],
-                    )
-                    if route.duration_s <= self.budget and (
-                            best is None or route.duration_s < best.flight_s):
-                        best = _Loop(base, tuple(members), route, lp.period_s,
-                                     _offsets(route, sweeps, self.kin, self.alt / 2.5))
+                    cand = self._loop(base, members, lp.period_s)
+                    if cand.flight_s <= self.budget and (
+                            best is None or cand.flight_s < best.flight_s):
+                        best = cand
                 new.append(best if best is not None else lp)
             carrying = [lp for lp, old in zip(new, hosts, strict=True) if lp is not old]
             if not carrying:
@@ -1197,16 +1198,8 @@ class _Planner:
             return lp
         key = (id(lp), end_base)
         if key not in self._variants:
-            sweeps = [self.parts[j].sweep for j in lp.parts]
-            route = assemble_route(
-                f"{lp.base}-{end_base}", sweeps, self.plan.graph,
-                start_xy=self.plan.base_xy(lp.base), end_xy=self.plan.base_xy(end_base),
-                start_base=lp.base, end_base=end_base, transit_altitude_m=self.alt,
-                kinematics=self.kin, order=[(k, False) for k in range(len(sweeps))],
-            )
-            self._variants[key] = None if route.duration_s > self.budget else _Loop(
-                lp.base, lp.parts, route, lp.period_s,
-                _offsets(route, sweeps, self.kin, self.alt / 2.5))
+            v = self._loop(lp.base, lp.parts, lp.period_s, end_base)
+            self._variants[key] = None if v.flight_s > self.budget else v
         return self._variants[key]
 
     def _cross_group(self, idx: Sequence[int], gap_s: float, scale: float,
@@ -1269,11 +1262,10 @@ class _Planner:
                 # or re-cut one period's loops of the base so that one of them ends at nxt
                 best: tuple[float, list[int], list[_Loop]] | None = None
                 for per in sorted({self.loops[sl[0]].period_s for sl in mine if sl[0] >= 0}):
-                    cut = [sl[0] for sl in mine if sl[0] >= 0 and len(sl) == 1
-                           and self.loops[sl[0]].period_s == per]
-                    if len(cut) != sum(1 for sl in mine if sl[0] >= 0 and
-                                       self.loops[sl[0]].period_s == per):
+                    same = [sl for sl in mine if sl[0] >= 0 and self.loops[sl[0]].period_s == per]
+                    if any(len(sl) > 1 for sl in same):
                         continue  # some share a slot: keep them
+                    cut = [sl[0] for sl in same]
                     new = self._through(cut, nxt, solve=solve)
                     if new is None:
                         continue
@@ -1295,6 +1287,7 @@ class _Planner:
                     last = mine[-1]
                 mine = [sl for sl in mine if sl is not last] + [last]
             slots.extend(mine)
+
         def fly(i: int) -> _Loop:
             return variants[i] if i in variants else self.loops[i]
 
@@ -1343,16 +1336,9 @@ class _Planner:
                      for x in self._build(base, [members[j - 1] for j in lp[1:-1]], period,
                                           self.budget)]
             mine = [members[j - 1] for j in ends[0][1:-2]]
-            ways = [self.parts[j].sweep for j in mine]
-            route = assemble_route(
-                f"{base}-{end_base}", ways, self.plan.graph, start_xy=self.plan.base_xy(base),
-                end_xy=self.plan.base_xy(end_base), start_base=base, end_base=end_base,
-                transit_altitude_m=self.alt, kinematics=self.kin,
-                order=[(k, False) for k in range(len(ways))],
-            )
-            if route.duration_s <= self.budget:
-                out = [*built, _Loop(base, tuple(mine), route, period if mine else math.inf,
-                                     _offsets(route, ways, self.kin, self.alt / 2.5))]
+            lands = self._loop(base, mine, period if mine else math.inf, end_base)
+            if lands.flight_s <= self.budget:
+                out = [*built, lands]
         self._throughs[key] = out
         return out
 
@@ -1360,13 +1346,8 @@ class _Planner:
         """A sortie that only flies from ``base`` to ``end_base`` (None: over the budget)."""
         key = (0, f"{base}>{end_base}")
         if key not in self._variants:
-            route = assemble_route(
-                f"{base}-{end_base}", [], self.plan.graph, start_xy=self.plan.base_xy(base),
-                end_xy=self.plan.base_xy(end_base), start_base=base, end_base=end_base,
-                transit_altitude_m=self.alt, kinematics=self.kin, order=[],
-            )
-            self._variants[key] = None if route.duration_s > self.budget else _Loop(
-                base, (), route, math.inf, ())
+            ferry = self._loop(base, [], math.inf, end_base)
+            self._variants[key] = None if ferry.flight_s > self.budget else ferry
         return self._variants[key]
 
     def _improve(self, groups: list[_Group], scale: float, tour: Sequence[str]
